@@ -1,0 +1,67 @@
+"""Alpaca: single-turn instructions and answers (SALM-Duplex: 0.2k hours).
+
+Stanford Alpaca (https://github.com/tatsu-lab/stanford_alpaca, data CC BY-NC 4.0): 52k
+instruction-following rows ``{instruction, input, output}``; the Hugging Face copy
+``tatsu-lab/alpaca`` adds a ``text`` column (the prompt template), which is ignored here.
+
+The user speaks the instruction, followed by the input when there is one; the agent speaks the
+output. Rows with an empty instruction or output are rejected with a reason.
+
+Example::
+
+    rows = read_rows("alpaca_data.json")
+    conv = to_conversation(next(rows), seed=1234)
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from duplexgen.pipeline.records import AGENT, USER, Conversation, RejectError, Turn
+from duplexgen.recipes.base import Recipe, SourceRow, conversation_id, read_json_rows, register, require_str
+
+NAME = "alpaca"
+
+
+def read_rows(path: str) -> Iterator[SourceRow]:
+    return read_json_rows(path, NAME)
+
+
+def user_text(instruction: str, input_text: str) -> str:
+    """What the user says: the instruction, then the input (joined as speech, not as a prompt template)."""
+    instruction = instruction.strip()
+    input_text = input_text.strip()
+    if not input_text:
+        return instruction
+    sep = " " if instruction.endswith((".", "?", "!", ":")) else ": "
+    return f"{instruction}{sep}{input_text}"
+
+
+def to_conversation(row: SourceRow, seed: int, **options) -> Conversation:
+    if row.error:
+        raise RejectError(row.error, stage="source", item=f"{NAME}:{row.row_id}")
+    instruction = require_str(row, "instruction")
+    output = require_str(row, "output")
+    data = row.data or {}
+    input_text = data.get("input") or ""
+    if not isinstance(input_text, str):
+        raise RejectError(f"field 'input' is {type(input_text).__name__}, expected a string", stage="source", item=f"{NAME}:{row.row_id}")
+    return Conversation(
+        id=conversation_id(NAME, row.row_id, seed),
+        source=NAME,
+        recipe=NAME,
+        row_id=row.row_id,
+        seed=seed,
+        turns=[Turn(USER, user_text(instruction, input_text)), Turn(AGENT, output.strip())],
+    )
+
+
+RECIPE = register(
+    Recipe(
+        name=NAME,
+        read_rows=read_rows,
+        to_conversation=to_conversation,
+        sample_file="alpaca_sample.json",
+        description="Alpaca instruction/output rows (instruction, input, output)",
+    )
+)

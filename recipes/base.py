@@ -1,0 +1,193 @@
+"""What a recipe is, and how source files are read.
+
+A recipe turns rows of one public source, in that source's original schema, into
+:class:`~duplexgen.pipeline.records.Conversation` records (text turns, plus user audio where the
+source has real audio). It is two plain functions, like a Lhotse recipe:
+
+- ``read_rows(path) -> Iterator[SourceRow]``: the rows of the source file, each with a stable row id;
+  a row that cannot be parsed comes back with ``error`` set instead of ``data`` (it is rejected,
+  the run goes on).
+- ``to_conversation(row, seed, options) -> Conversation``: validate one row and build the
+  conversation; raise :class:`RejectError` with a reason for an unusable row.
+
+Recipes register themselves in :data:`RECIPES` by name, which is what ``sources[].recipe`` in a
+generate config refers to.
+
+Example::
+
+    recipe = get_recipe("alpaca")
+    for row in recipe.read_rows(recipe.default_path()):
+        conv = recipe.to_conversation(row, seed=1234)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional
+
+from duplexgen.pipeline.records import Conversation, RejectError, safe_id
+
+log = logging.getLogger(__name__)
+
+SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
+
+
+@dataclass
+class SourceRow:
+    """One row of a source file: its id (stable across reruns) and its fields, or why it is unreadable."""
+
+    source: str
+    row_id: str
+    data: Optional[dict[str, Any]] = None
+    error: Optional[str] = None
+
+
+@dataclass
+class Recipe:
+    """A named source recipe: how to read the source and how to turn a row into a conversation."""
+
+    name: str
+    read_rows: Callable[[str], Iterator[SourceRow]]
+    to_conversation: Callable[..., Conversation]
+    #: The shipped sample file (inside recipes/samples/) used when a config gives no path.
+    sample_file: Optional[str] = None
+    description: str = ""
+
+    def default_path(self) -> str:
+        if self.sample_file is None:
+            raise ValueError(f"recipe {self.name!r} ships no sample; set sources[].path")
+        return str(SAMPLES_DIR / self.sample_file)
+
+
+RECIPES: dict[str, Recipe] = {}
+
+
+def register(recipe: Recipe) -> Recipe:
+    RECIPES[recipe.name] = recipe
+    return recipe
+
+
+def get_recipe(name: str) -> Recipe:
+    # Import the recipe modules lazily so that registering is a side effect of importing this package.
+    import duplexgen.recipes  # noqa: F401
+
+    if name not in RECIPES:
+        raise ValueError(f"unknown recipe {name!r}; choose one of {sorted(RECIPES)}")
+    return RECIPES[name]
+
+
+def check_input_file(path: str) -> None:
+    """Stop at once, naming the path, when a source file is missing or unreadable."""
+    if "://" in path:
+        return  # object-store URLs are checked by the reader itself
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"source file not found: {path} (fix sources[].path in the config)")
+    if not p.is_file():
+        raise FileNotFoundError(f"source path is not a file: {path}")
+    if not os.access(p, os.R_OK):
+        raise PermissionError(f"source file is not readable: {path}")
+
+
+def _read_with_datasets(path: str) -> Iterator[dict[str, Any]]:
+    """Read a JSON array / JSONL / Parquet file with Hugging Face ``datasets`` (Arrow-backed, memory-mapped)."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    kind = "parquet" if path.endswith(".parquet") else "json"
+    ds = datasets.load_dataset(kind, data_files=path, split="train", cache_dir=_datasets_cache_dir())
+    for row in ds:
+        yield row
+
+
+def _datasets_cache_dir() -> str:
+    # Keep datasets' Arrow cache out of the user's home and next to other caches we own.
+    return os.environ.get("DUPLEXGEN_DATASETS_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "duplexgen", "datasets"))
+
+
+def _read_tolerant_json(path: str) -> Iterator[tuple[Optional[dict[str, Any]], Optional[str]]]:
+    """Fallback for files ``datasets`` refuses: parse record by record, keeping the readable ones."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    text = raw.decode("utf-8", errors="replace")
+    stripped = text.lstrip()
+    if stripped.startswith("["):
+        try:
+            records = json.loads(stripped)
+        except json.JSONDecodeError as e:
+            raise ValueError(
+                f"{path}: not valid JSON ({e.msg} at line {e.lineno} column {e.colno}); "
+                "fix the file or convert it to JSON Lines so that bad rows can be skipped one by one"
+            ) from None
+        for rec in records:
+            yield (rec, None) if isinstance(rec, dict) else (None, f"record is {type(rec).__name__}, expected an object")
+        return
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as e:
+            yield None, f"line {lineno}: malformed JSON ({e.msg} at column {e.colno})"
+            continue
+        if not isinstance(rec, dict):
+            yield None, f"line {lineno}: JSON {type(rec).__name__}, expected an object"
+            continue
+        yield rec, None
+
+
+def read_json_rows(path: str, source: str) -> Iterator[SourceRow]:
+    """Rows of a JSON array, JSON Lines or Parquet file, ids = record index in the file.
+
+    ``datasets`` reads well-formed files; a file it refuses (a malformed line, mixed types) is
+    re-read record by record so that good rows are kept and each bad one becomes a rejected row."""
+    check_input_file(path)
+    try:
+        for i, row in enumerate(_read_with_datasets(path)):
+            yield SourceRow(source, str(i), data=row)
+        return
+    except Exception as e:  # datasets raises several types for schema/JSON problems
+        if path.endswith(".parquet"):
+            raise ValueError(f"{path}: cannot read Parquet file: {e}") from e
+        log.warning("datasets could not read %s (%s); reading it record by record", path, type(e).__name__)
+    for i, (rec, err) in enumerate(_read_tolerant_json(path)):
+        yield SourceRow(source, str(i), data=rec, error=err)
+
+
+def require_str(row: SourceRow, key: str, *, allow_empty: bool = False) -> str:
+    """A string field of a row, or a RejectError that names the row, the field and what is wrong."""
+    assert row.data is not None
+    if key not in row.data or row.data[key] is None:
+        raise RejectError(f"missing field {key!r}", stage="source", item=f"{row.source}:{row.row_id}")
+    value = row.data[key]
+    if not isinstance(value, str):
+        raise RejectError(
+            f"field {key!r} is {type(value).__name__}, expected a string", stage="source", item=f"{row.source}:{row.row_id}"
+        )
+    if not allow_empty and not value.strip():
+        raise RejectError(f"field {key!r} is empty", stage="source", item=f"{row.source}:{row.row_id}")
+    return value
+
+
+def conversation_id(source: str, row_id: str, seed: int, index: int = 0) -> str:
+    """Stable cut id from source + row id + seed (+ an index when one row gives several conversations)."""
+    suffix = f"-{index}" if index else ""
+    return safe_id(source, row_id, f"s{seed}{suffix}")
+
+
+__all__ = [
+    "SourceRow",
+    "Recipe",
+    "RECIPES",
+    "register",
+    "get_recipe",
+    "read_json_rows",
+    "require_str",
+    "conversation_id",
+    "check_input_file",
+    "SAMPLES_DIR",
+]
