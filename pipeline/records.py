@@ -128,3 +128,9 @@ class RejectError(Exception):
         self.reason = reason
         self.stage = stage
         self.item = item
+
+
+def derive_seed(*parts: Any) -> int:
+    """A 63-bit seed derived from the run seed and item ids: stable across runs, machines and workers."""
+    digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") >> 1

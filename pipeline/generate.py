@@ -1,0 +1,239 @@
+"""`duplexgen generate`: run the stages on Ray Data and write resumable Shar shards.
+
+The driver only plans: it counts each source's rows, cuts them into chunks of ``shard_size`` rows
+(chunk k of a source becomes shard k of ``shards/<source>/``), skips chunks whose shard is already
+recorded in ``manifest/``, and streams the rest through Ray Data. Workers write shards and manifest
+entries themselves, so the driver never holds the corpus and a rerun after a crash or Ctrl-C
+finishes only what is missing. Same config + seed = same cut ids and audio bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Optional
+
+from duplexgen.pipeline.config import GenerateConfig, config_to_dict
+from duplexgen.pipeline.stages import (
+    AudioStage,
+    ChunkTask,
+    LLMChunkStage,
+    SourceStage,
+    manifest_path,
+)
+
+log = logging.getLogger(__name__)
+
+#: Recipes whose conversations need the LLM stage.
+LLM_RECIPES = {"asr_qa", "topic"}
+
+
+def prepare_output_dir(out: Path) -> None:
+    """Create the output folder or stop at once with a message naming it; clear staging debris."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as e:
+        raise PermissionError(f"output_dir is not writable: {out} ({e.strerror}); choose another output_dir=...") from None
+    shutil.rmtree(out / ".staging", ignore_errors=True)
+
+
+def source_path(src) -> str:
+    from duplexgen.recipes import get_recipe
+    from duplexgen.recipes.base import check_input_file
+
+    path = src.path or get_recipe(src.recipe).default_path()
+    check_input_file(path)
+    return path
+
+
+def plan_chunks(cfg: GenerateConfig) -> list[ChunkTask]:
+    """Cut every source into chunks of ``shard_size`` rows (streaming count, nothing held)."""
+    from duplexgen.recipes import get_recipe
+
+    tasks = []
+    for src in cfg.sources:
+        recipe = get_recipe(src.recipe)
+        path = source_path(src)
+        n = sum(1 for _ in recipe.read_rows(path))
+        if src.max_rows is not None:
+            n = min(n, src.max_rows)
+        n = min(n, rows_for_hours(src, cfg, n))
+        for k, start in enumerate(range(0, n, cfg.shard_size)):
+            tasks.append(
+                ChunkTask(
+                    source=src.name,
+                    recipe=src.recipe,
+                    path=path,
+                    start=start,
+                    stop=min(start + cfg.shard_size, n),
+                    shard_index=k,
+                    seed=cfg.seed,
+                    options=dict(src.options),
+                )
+            )
+    return interleave_sources(tasks)
+
+
+def rows_for_hours(src, cfg: GenerateConfig, available: int) -> int:
+    """Rows needed to reach ``hours * mixture_scale`` given the source's mean seconds per row."""
+    if src.hours is None:
+        return available
+    secs_per_row = float(src.options.get("seconds_per_row", 30.0))
+    return max(1, int(round(src.hours * cfg.mixture_scale * 3600 / secs_per_row)))
+
+
+def interleave_sources(tasks: list[ChunkTask]) -> list[ChunkTask]:
+    """Round-robin over sources so shards of every source are produced from the start."""
+    by_source: dict[str, list[ChunkTask]] = {}
+    for t in tasks:
+        by_source.setdefault(t.source, []).append(t)
+    out = []
+    queues = list(by_source.values())
+    while any(queues):
+        for q in queues:
+            if q:
+                out.append(q.pop(0))
+    return out
+
+
+def pending_chunks(out: Path, tasks: list[ChunkTask]) -> list[ChunkTask]:
+    return [t for t in tasks if not manifest_path(out, t.source, t.shard_index).exists()]
+
+
+def init_ray(cfg: GenerateConfig) -> None:
+    import ray
+
+    if ray.is_initialized():
+        return
+    address = cfg.ray.address or os.environ.get("RAY_ADDRESS")
+    kwargs: dict[str, Any] = {"log_to_driver": True, "include_dashboard": bool(address)}
+    if address:
+        ray.init(address=address, **{k: v for k, v in kwargs.items() if k != "include_dashboard"})
+        log.info("connected to Ray cluster at %s: %s", address, ray.cluster_resources())
+    else:
+        ray.init(num_cpus=cfg.ray.num_cpus, include_dashboard=False, log_to_driver=True)
+
+
+# --- Ray wrappers: thin callables around the stage classes ------------------------------------
+
+
+def _source_fn(row: dict[str, Any]) -> dict[str, Any]:
+    return SourceStage().process(ChunkTask(**json.loads(row["task"])))
+
+
+class _LLMActor:
+    def __init__(self, cfg_dict: dict):
+        cfg = _cfg_from_dict(cfg_dict)
+        self.stage = LLMChunkStage(cfg.llm, cache_dir=str(Path(cfg.output_dir) / "cache" / "llm"))
+
+    def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
+        return self.stage.process(row)
+
+
+class _AudioActor:
+    def __init__(self, cfg_dict: dict):
+        self.stage = AudioStage(_cfg_from_dict(cfg_dict))
+
+    def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
+        return self.stage.process(row)
+
+
+def _cfg_from_dict(d: dict) -> GenerateConfig:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(GenerateConfig), d))
+
+
+def build_dataset(cfg: GenerateConfig, tasks: list[ChunkTask]):
+    """The streaming Ray Data plan: chunk tasks -> source -> [llm] -> audio (shard written)."""
+    import ray
+    from ray.data import ActorPoolStrategy
+
+    cfg_dict = config_to_dict(cfg)
+    items = [{"task": json.dumps(asdict(t))} for t in tasks]
+    # One block per chunk so chunks spread over the actor pool instead of queueing in one block.
+    ds = ray.data.from_items(items, override_num_blocks=len(items))
+    ds = ds.map(_source_fn, num_cpus=0.5)
+    if any(t.recipe in LLM_RECIPES for t in tasks):
+        ds = ds.map(
+            _LLMActor,
+            fn_constructor_kwargs={"cfg_dict": cfg_dict},
+            compute=ActorPoolStrategy(size=cfg.ray.llm_workers),
+            num_cpus=1,
+            num_gpus=cfg.ray.llm_gpus,
+        )
+    ds = ds.map(
+        _AudioActor,
+        fn_constructor_kwargs={"cfg_dict": cfg_dict},
+        compute=ActorPoolStrategy(size=cfg.ray.render_workers),
+        num_cpus=cfg.ray.render_cpus,
+        num_gpus=cfg.ray.render_gpus,
+    )
+    return ds
+
+
+class Progress:
+    """One line per finished shard: shards, conversations, audio hours, rate, ETA."""
+
+    def __init__(self, total_shards: int, stream=sys.stderr):
+        self.total = total_shards
+        self.done = 0
+        self.cuts = 0
+        self.seconds = 0.0
+        self.t0 = time.perf_counter()
+        self.stream = stream
+
+    def update(self, record: dict[str, Any]) -> None:
+        self.done += 1
+        self.cuts += record["cuts"]
+        self.seconds += record["seconds"]
+        elapsed = time.perf_counter() - self.t0
+        rate = self.done / elapsed if elapsed else 0.0
+        eta = (self.total - self.done) / rate if rate else float("nan")
+        print(
+            f"[{self.done}/{self.total} shards] {self.cuts} conversations, {self.seconds / 3600:.3f} h audio, "
+            f"{self.seconds / max(elapsed, 1e-9):.1f}x real time, {len(record['rejects'])} rejects in "
+            f"{record['source']}.{record['shard_index']:06d}, ETA {eta:.0f} s",
+            file=self.stream,
+            flush=True,
+        )
+
+
+def generate(cfg: GenerateConfig, *, ray_data: bool = True) -> dict[str, Any]:
+    """Run the pipeline; returns the summary (also written to ``summary.json``)."""
+    from duplexgen.pipeline.summary import summarize, write_summary
+
+    out = Path(cfg.output_dir)
+    tasks = plan_chunks(cfg)  # checks every input file before anything is written
+    prepare_output_dir(out)
+    (out / "config.json").write_text(json.dumps(config_to_dict(cfg), indent=1))
+    todo = pending_chunks(out, tasks)
+    skipped = len(tasks) - len(todo)
+    if skipped:
+        print(f"resuming: {skipped} of {len(tasks)} shards already finished, {len(todo)} to go", file=sys.stderr)
+    if todo:
+        progress = Progress(len(todo))
+        if ray_data:
+            init_ray(cfg)
+            for row in build_dataset(cfg, todo).iter_rows():
+                progress.update(json.loads(row["result"]))
+        else:  # the same stages in-process (debugging, tests of the stage logic)
+            llm = LLMChunkStage(cfg.llm, str(out / "cache" / "llm"))
+            audio = AudioStage(cfg)
+            for t in todo:
+                row = SourceStage().process(t)
+                if t.recipe in LLM_RECIPES:
+                    row = llm.process(row)
+                progress.update(json.loads(audio.process(row)["result"]))
+    summary = summarize(out, planned_shards=len(tasks))
+    write_summary(out, summary)
+    return summary

@@ -1,0 +1,139 @@
+"""Two-stream cuts and atomic Lhotse Shar shards.
+
+One conversation = one Lhotse ``MonoCut`` (see shard-contract.md): the user stream is the
+``recording`` (16 kHz), the agent stream is ``custom["target_audio"]`` (22,050 Hz, same duration),
+one supervision per turn with speaker "user"/"agent".
+
+A shard is written by :func:`write_shard` into a staging folder and moved into the shard folder
+only when complete, audio tars first and the ``cuts`` manifest last, so a reader never sees a
+half-written shard and a killed run leaves nothing but staging debris (cleaned on the next run).
+
+Example::
+
+    cut = assembled_to_cut(assembled, cut_id="alpaca-3-s1234", custom={"source": "alpaca"})
+    paths = write_shard([cut], shard_dir, index=7, staging_root=out / ".staging")
+    # shard_dir / "cuts.000007.jsonl.gz", "recording.000007.tar", "target_audio.000007.tar"
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import soundfile as sf
+from lhotse import CutSet, MonoCut, Recording, SupervisionSegment
+from lhotse.shar import SharWriter
+
+from duplexgen.augment.layout import Assembled
+
+#: The Shar fields of a duplex cut; the tar name must be exactly ``target_audio`` for NeMo.
+SHAR_FIELDS = {"recording": "flac", "target_audio": "flac"}
+
+
+def quantize_int16(audio: np.ndarray) -> np.ndarray:
+    """Clip to [-1, 1) and round to 16-bit steps so that FLAC stores the exact samples."""
+    return np.round(np.clip(audio, -1.0, 32767 / 32768) * 32768).astype(np.int16)
+
+
+def memory_recording(audio: np.ndarray, sample_rate: int, recording_id: str) -> Recording:
+    """An in-memory Recording holding 16-bit WAV bytes of ``audio`` (lossless once quantized)."""
+    buf = io.BytesIO()
+    sf.write(buf, quantize_int16(audio), sample_rate, format="WAV", subtype="PCM_16")
+    return Recording.from_bytes(buf.getvalue(), recording_id=recording_id)
+
+
+def assembled_to_cut(assembled: Assembled, cut_id: str, custom: dict[str, Any]) -> MonoCut:
+    """A two-stream MonoCut with supervisions from the assembled segments (kept in memory)."""
+    user = memory_recording(assembled.user_audio, assembled.user_sample_rate, cut_id)
+    agent = memory_recording(assembled.agent_audio, assembled.agent_sample_rate, f"{cut_id}_agent")
+    sups = [
+        SupervisionSegment(
+            id=f"{cut_id}-{i:03d}-{seg.speaker}",
+            recording_id=cut_id,
+            start=round(seg.start, 6),
+            duration=round(seg.duration, 6),
+            channel=0,
+            text=seg.text,
+            speaker=seg.speaker,
+            custom={"kind": seg.kind, "voice": seg.voice} if seg.kind != "turn" or seg.voice else None,
+        )
+        for i, seg in enumerate(assembled.segments)
+    ]
+    cut_custom = dict(assembled.custom)
+    cut_custom.update(custom)
+    cut_custom["target_audio"] = agent
+    return MonoCut(
+        id=cut_id,
+        start=0.0,
+        duration=user.duration,
+        channel=0,
+        recording=user,
+        supervisions=sups,
+        custom=cut_custom,
+    )
+
+
+def shard_names(index: int) -> dict[str, str]:
+    return {
+        "cuts": f"cuts.{index:06d}.jsonl.gz",
+        **{f: f"{f}.{index:06d}.tar" for f in SHAR_FIELDS},
+    }
+
+
+def shard_is_complete(shard_dir: Path, index: int) -> bool:
+    """A shard is complete when its cuts manifest exists (it is moved into place last)."""
+    return (Path(shard_dir) / shard_names(index)["cuts"]).exists()
+
+
+def write_shard(cuts: Sequence[MonoCut], shard_dir: Path, index: int, staging_root: Path) -> dict[str, str]:
+    """Write ``cuts`` as shard ``index`` of ``shard_dir`` atomically; returns the final file paths."""
+    shard_dir = Path(shard_dir)
+    staging = Path(staging_root) / f"{shard_dir.name}.{index:06d}"
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    with SharWriter(str(staging), fields=SHAR_FIELDS, shard_size=len(cuts) + 1, shard_offset=index) as writer:
+        for cut in cuts:
+            writer.write(cut)
+    names = shard_names(index)
+    for name in names.values():
+        if not (staging / name).exists():
+            raise RuntimeError(f"Shar writer did not produce {staging / name}")
+        # fsync so that a crash after the rename cannot leave an empty file behind the final name.
+        with open(staging / name, "rb") as f:
+            os.fsync(f.fileno())
+    shard_dir.mkdir(parents=True, exist_ok=True)
+    final = {}
+    for key in [k for k in names if k != "cuts"] + ["cuts"]:  # the manifest last: it marks completeness
+        os.replace(staging / names[key], shard_dir / names[key])
+        final[key] = str(shard_dir / names[key])
+    shutil.rmtree(staging, ignore_errors=True)
+    return final
+
+
+def load_shards(shard_dir: Path) -> CutSet:
+    """The complete shards of a folder as a lazy CutSet (with both audio fields attached)."""
+    shard_dir = Path(shard_dir)
+    cuts = sorted(shard_dir.glob("cuts.*.jsonl.gz"))
+    if not cuts:
+        raise FileNotFoundError(f"no shards (cuts.*.jsonl.gz) in {shard_dir}")
+    idx = [p.name.split(".")[1] for p in cuts]
+    fields = {"cuts": [str(p) for p in cuts]}
+    for f in SHAR_FIELDS:
+        fields[f] = [str(shard_dir / f"{f}.{i}.tar") for i in idx]
+    return CutSet.from_shar(fields=fields)
+
+
+def find_shard_dirs(root: Path) -> list[Path]:
+    """Every folder under ``root`` (itself included) that holds Shar shards."""
+    root = Path(root)
+    return sorted({p.parent for p in root.rglob("cuts.*.jsonl.gz") if ".staging" not in p.parts})
+
+
+def iter_cuts(dirs: Iterable[Path]):
+    for d in dirs:
+        yield from load_shards(d)

@@ -1,0 +1,288 @@
+"""The generation stages, declared like NeMo Curator's: a name, resources, lazy setup, process.
+
+```
+ChunkTask --SourceStage--> conversations (text) --LLMStage--> answers/dialogs filled
+          --AudioStage: plan -> TTS -> assemble/augment -> Shar shard--> ShardResult
+```
+
+The unit of work between stages is a *chunk*: the rows that make one shard. The three audio steps
+(render, assemble, write) run fused in one actor so that audio never crosses the object store;
+only text and small results travel between workers. Each stage is a plain class usable without
+Ray (tests call ``process`` directly); :mod:`duplexgen.pipeline.generate` wraps them in Ray Data.
+
+Every item-level failure becomes a reject record ``{source, row_id, item, stage, reason}``: a bad
+row or a TTS crash fails that conversation only, never the chunk.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from duplexgen.pipeline.records import Conversation, RejectError, derive_seed
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StageSpec:
+    """What a stage needs from the executor."""
+
+    name: str
+    input: str
+    output: str
+    num_cpus: float = 1.0
+    num_gpus: float = 0.0
+    workers: int = 1
+    #: actor = model loaded once per worker (callable class); task = stateless function.
+    kind: str = "task"
+
+
+@dataclass
+class ChunkTask:
+    """The rows ``[start, stop)`` of one source that become shard ``shard_index`` of that source."""
+
+    source: str
+    recipe: str
+    path: str
+    start: int
+    stop: int
+    shard_index: int
+    seed: int
+    options: dict = field(default_factory=dict)
+
+
+def reject_record(source: str, row_id: str, item: str, stage: str, reason: str) -> dict[str, str]:
+    return {"source": source, "row_id": str(row_id), "item": item, "stage": stage, "reason": reason}
+
+
+def _reject_from_error(e: BaseException, source: str, row_id: str, item: str, default_stage: str) -> dict[str, str]:
+    if isinstance(e, RejectError):
+        return reject_record(source, row_id, e.item or item, e.stage or default_stage, e.reason)
+    # An unexpected exception is still an item failure: keep its type and message, log the stack.
+    log.warning("%s failed on %s: %s", default_stage, item, traceback.format_exc(limit=3))
+    return reject_record(source, row_id, item, default_stage, f"{type(e).__name__}: {e}")
+
+
+class SourceStage:
+    """ChunkTask -> conversations: read the rows with the recipe, validate, normalize text."""
+
+    spec = StageSpec("source", input="ChunkTask", output="chunk of Conversation", kind="task")
+
+    def process(self, task: ChunkTask) -> dict[str, Any]:
+        from duplexgen.recipes import get_recipe
+        from duplexgen.recipes.normalize import normalize_conversation
+
+        recipe = get_recipe(task.recipe)
+        convs, rejects = [], []
+        for row in itertools.islice(recipe.read_rows(task.path), task.start, task.stop):
+            item = f"{task.source}:{row.row_id}"
+            try:
+                conv = recipe.to_conversation(row, seed=task.seed, **task.options)
+                conv.source = task.source
+                normalize_conversation(conv)
+                convs.append(conv.to_dict())
+            except Exception as e:  # noqa: BLE001 - every row failure is a reject, never a crash
+                rejects.append(_reject_from_error(e, task.source, row.row_id, item, "source"))
+        return chunk_row(task, convs, rejects)
+
+
+def chunk_row(task: ChunkTask, convs: list[dict], rejects: list[dict]) -> dict[str, Any]:
+    """The Ray Data row for a chunk in flight: text only, as JSON strings (schemas vary per source)."""
+    return {
+        "task": json.dumps(asdict(task)),
+        "conversations": json.dumps(convs),
+        "rejects": json.dumps(rejects),
+    }
+
+
+def unpack_chunk(row: dict[str, Any]) -> tuple[ChunkTask, list[Conversation], list[dict]]:
+    task = ChunkTask(**json.loads(row["task"]))
+    convs = [Conversation.from_dict(d) for d in json.loads(row["conversations"])]
+    return task, convs, json.loads(row["rejects"])
+
+
+class LLMChunkStage:
+    """Fills the conversations that ask for LLM text (answers, topic dialogs), batched per chunk."""
+
+    spec = StageSpec("llm", input="chunk of Conversation", output="chunk of Conversation", kind="actor")
+
+    def __init__(self, llm_cfg: Any, cache_dir: str):
+        self.llm_cfg = llm_cfg
+        self.cache_dir = cache_dir
+        self._stage = None
+
+    def setup(self):
+        if self._stage is None:
+            from duplexgen.pipeline.llm import LLMStage
+
+            self._stage = LLMStage(self.llm_cfg, self.cache_dir)
+        return self._stage
+
+    def process(self, row: dict[str, Any]) -> dict[str, Any]:
+        task, convs, rejects = unpack_chunk(row)
+        if not any("llm" in c.meta for c in convs):
+            return row
+        results = self.setup().process_batch(convs)
+        kept = []
+        for conv, res in zip(convs, results):
+            if isinstance(res, BaseException):
+                rejects.append(_reject_from_error(res, conv.source, conv.row_id, conv.id, "llm"))
+            else:
+                kept.append(res.to_dict())
+        return chunk_row(task, kept, rejects)
+
+
+@dataclass
+class ShardResult:
+    source: str
+    shard_index: int
+    cuts: int
+    seconds: float
+    rejects: list[dict]
+    files: dict[str, str]
+    elapsed_s: float
+
+
+class AudioStage:
+    """Chunk of conversations -> one Lhotse Shar shard: plan augmentation, render, assemble, write.
+
+    Heavy objects (the TTS backend, the voice pool) are built lazily once per worker."""
+
+    spec = StageSpec("audio", input="chunk of Conversation", output="ShardResult", kind="actor")
+
+    def __init__(self, cfg: Any):
+        self.cfg = cfg
+        self._renderer = None
+        self._voices = None
+
+    @property
+    def out(self) -> Path:
+        return Path(self.cfg.output_dir)
+
+    def setup(self):
+        if self._renderer is None:
+            from duplexgen.tts import build_renderer, build_voice_pool
+
+            self._renderer = build_renderer(self.cfg.tts, cache_dir=str(self.out / "cache" / "tts"))
+            self._voices = build_voice_pool(self.cfg.tts, seed=self.cfg.seed)
+        return self._renderer, self._voices
+
+    def render_conversation(self, conv: Conversation):
+        """Text conversation -> (planned conversation, rendered turns, assembled streams)."""
+        from duplexgen.augment import assemble, plan_conversation
+
+        renderer, voices = self.setup()
+        conv_seed = derive_seed(self.cfg.seed, conv.id)
+        conv = plan_conversation(conv, self.cfg.augment, seed=conv_seed)
+        user_voice = voices.user_voice(conv_seed)
+        rendered = []
+        for i, turn in enumerate(conv.turns):
+            try:
+                if turn.audio_path:
+                    from duplexgen.recipes.asr_qa import load_user_audio
+
+                    rendered.append(load_user_audio(turn, max_audio_s=self._max_audio_s(conv)))
+                else:
+                    voice = voices.agent if turn.role == "agent" else user_voice
+                    rendered.append(renderer.render(turn.text, voice, turn.role, kind=turn.kind))
+            except RejectError as e:
+                raise RejectError(f"turn {i} ({turn.role}): {e.reason}", stage=e.stage or "tts", item=conv.id) from None
+        assembled = assemble(conv, rendered, self.cfg.augment, seed=conv_seed)
+        return conv, rendered, assembled
+
+    def _max_audio_s(self, conv: Conversation) -> float:
+        return float(conv.meta.get("max_audio_s", 30.0))
+
+    def make_cut(self, conv: Conversation):
+        from duplexgen.pipeline.shards import assembled_to_cut
+
+        conv, rendered, assembled = self.render_conversation(conv)
+        voices = sorted({t.voice for t in rendered})
+        custom = {
+            "source": conv.source,
+            "recipe": conv.recipe,
+            "row_id": conv.row_id,
+            "seed": conv.seed,
+            "user_voice": next((t.voice for t in rendered if t.role == "user" and t.voice), ""),
+            "agent_voice": next((t.voice for t in rendered if t.role == "agent"), ""),
+            "voices": voices,
+            "timing_source": sorted({t.timing_source for t in rendered}),
+        }
+        for key in ("normalized", "llm_model", "topic"):
+            if key in conv.meta:
+                custom[key] = conv.meta[key]
+        return assembled_to_cut(assembled, conv.id, custom)
+
+    def process(self, row: dict[str, Any]) -> dict[str, Any]:
+        from duplexgen.pipeline.shards import write_shard
+
+        t0 = time.perf_counter()
+        task, convs, rejects = unpack_chunk(row)
+        cuts = []
+        for conv in convs:
+            try:
+                cuts.append(self.make_cut(conv))
+            except Exception as e:  # noqa: BLE001 - one conversation's failure never fails the shard
+                rejects.append(_reject_from_error(e, conv.source, conv.row_id, conv.id, "tts"))
+        files: dict[str, str] = {}
+        if cuts:
+            files = write_shard(cuts, self.out / "shards" / task.source, task.shard_index, self.out / ".staging")
+        result = ShardResult(
+            source=task.source,
+            shard_index=task.shard_index,
+            cuts=len(cuts),
+            seconds=round(sum(c.duration for c in cuts), 3),
+            rejects=rejects,
+            files=files,
+            elapsed_s=round(time.perf_counter() - t0, 3),
+        )
+        record = asdict(result)
+        record["cut_ids"] = [c.id for c in cuts]
+        record["stats"] = [cut_stats(c) for c in cuts]
+        write_manifest_entry(self.out, task, record)
+        return {"result": json.dumps(record)}
+
+
+def cut_stats(cut) -> dict[str, Any]:
+    """Per-conversation facts for the index and the report (no audio)."""
+    custom = cut.custom or {}
+    return {
+        "id": cut.id,
+        "duration": round(cut.duration, 3),
+        "turns": sum(1 for s in cut.supervisions if (s.custom or {}).get("kind", "turn") != "backchannel"),
+        "barge_ins": len(custom.get("barge_in", []) or []),
+        "backchannels": len(custom.get("backchannels", []) or []),
+        "gaps": custom.get("gaps", []),
+        "user_voice": custom.get("user_voice", ""),
+        "agent_voice": custom.get("agent_voice", ""),
+        "augmentations": [a.get("name", "") if isinstance(a, dict) else str(a) for a in custom.get("augmentations", []) or []],
+    }
+
+
+def manifest_path(out: Path, source: str, shard_index: int) -> Path:
+    return Path(out) / "manifest" / f"{source}.{shard_index:06d}.json"
+
+
+def write_manifest_entry(out: Path, task: ChunkTask, record: dict[str, Any]) -> None:
+    """Record a finished shard (after its files are in place): the resume marker."""
+    path = manifest_path(out, task.source, task.shard_index)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = dict(record, rows=[task.start, task.stop], path=task.path, recipe=task.recipe)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(record, indent=1))
+    os.replace(tmp, path)
+
+
+def read_manifest(out: Path) -> list[dict[str, Any]]:
+    d = Path(out) / "manifest"
+    if not d.exists():
+        return []
+    return [json.loads(p.read_text()) for p in sorted(d.glob("*.json"))]

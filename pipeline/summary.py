@@ -1,0 +1,81 @@
+"""What a run made: a summary from the manifest (conversations, hours, shards, rejects), and the rejects file.
+
+Example::
+
+    s = summarize(Path("out/demo"))
+    print(format_summary(s))
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any, Optional
+
+from duplexgen.pipeline.stages import read_manifest
+
+
+def summarize(out: Path, planned_shards: Optional[int] = None) -> dict[str, Any]:
+    entries = read_manifest(out)
+    per_source: dict[str, dict[str, Any]] = {}
+    rejects = []
+    for e in entries:
+        s = per_source.setdefault(e["source"], {"conversations": 0, "hours": 0.0, "shards": 0, "rejects": 0})
+        s["conversations"] += e["cuts"]
+        s["hours"] += e["seconds"] / 3600
+        s["shards"] += 1 if e["cuts"] else 0
+        s["rejects"] += len(e["rejects"])
+        rejects.extend(e["rejects"])
+    by_stage = Counter(r["stage"] for r in rejects)
+    by_reason = Counter(f"{r['source']}/{r['stage']}: {_reason_kind(r['reason'])}" for r in rejects)
+    return {
+        "output_dir": str(out),
+        "shard_dirs": sorted(str(Path(out) / "shards" / s) for s, v in per_source.items() if v["shards"]),
+        "conversations": sum(v["conversations"] for v in per_source.values()),
+        "hours": round(sum(v["hours"] for v in per_source.values()), 6),
+        "shards": sum(v["shards"] for v in per_source.values()),
+        "planned_shards": planned_shards,
+        "finished_shards": len(entries),
+        "rejects": len(rejects),
+        "rejects_by_stage": dict(by_stage),
+        "rejects_by_reason": dict(by_reason.most_common()),
+        "per_source": {k: dict(v, hours=round(v["hours"], 6)) for k, v in sorted(per_source.items())},
+        "rejects_file": str(Path(out) / "rejects.jsonl"),
+    }
+
+
+def _reason_kind(reason: str) -> str:
+    """Group reasons for counting: drop the details after the first colon-separated item specifics."""
+    return reason.split(" (")[0][:80]
+
+
+def write_summary(out: Path, summary: dict[str, Any]) -> None:
+    out = Path(out)
+    rejects = [r for e in read_manifest(out) for r in e["rejects"]]
+    tmp = out / "rejects.jsonl.tmp"
+    with open(tmp, "w") as f:
+        for r in rejects:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    tmp.replace(out / "rejects.jsonl")
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+
+
+def format_summary(s: dict[str, Any]) -> str:
+    lines = [
+        f"conversations: {s['conversations']}   hours: {s['hours']:.4f}   shards: {s['shards']}   rejects: {s['rejects']}",
+        "",
+        f"  {'source':<22}{'conversations':>14}{'hours':>10}{'shards':>8}{'rejects':>9}",
+    ]
+    for name, v in s["per_source"].items():
+        lines.append(f"  {name:<22}{v['conversations']:>14}{v['hours']:>10.4f}{v['shards']:>8}{v['rejects']:>9}")
+    if s["rejects"]:
+        lines.append("")
+        lines.append("rejects by reason:")
+        for reason, n in s["rejects_by_reason"].items():
+            lines.append(f"  {n:>5}  {reason}")
+    lines.append("")
+    lines.append(f"shards:  {', '.join(s['shard_dirs']) or '(none)'}")
+    lines.append(f"rejects: {s['rejects_file']}")
+    lines.append(f"summary: {Path(s['output_dir']) / 'summary.json'}")
+    return "\n".join(lines)

@@ -1,0 +1,153 @@
+"""`duplexgen validate SHARD_DIR`: check shards against the duplex shard contract.
+
+Each violation is one readable line ``<cut id>: <what is wrong>``; the command exits non-zero when
+there is any. The checks are the facts NeMo's ``DuplexS2SDataset`` relies on (shard-contract.md):
+field names, sample rates, equal stream durations, user/agent supervisions inside the cut, user
+first, a trailing gap, and agent turns long enough that the EOS frame does not overwrite text.
+
+Example::
+
+    report = validate_dir(Path("out/demo/shards"))
+    assert not report.violations, report.violations[:5]
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+from duplexgen.pipeline.records import AGENT, AGENT_SAMPLE_RATE, DEFAULT_GAP_S, FRAME_S, USER, USER_SAMPLE_RATE
+from duplexgen.pipeline.shards import SHAR_FIELDS, find_shard_dirs, load_shards
+
+#: Two sample periods of the slower stream: durations/times may differ by rounding, not more.
+TIME_TOL = 2.0 / USER_SAMPLE_RATE
+
+
+def frame_index(t: float, frame: float = FRAME_S) -> int:
+    """lhotse ``compute_num_frames`` rule used by NeMo: round half up."""
+    return int(math.floor(t / frame + 0.5))
+
+
+def estimate_tokens(text: str) -> int:
+    """A conservative token count when no tokenizer is given: about 1 token per 3 characters.
+
+    Llama-family SentencePiece tokenizers give ~4 characters per token on English prose, so this
+    over-counts: a turn that passes with it passes with the real tokenizer."""
+    return math.ceil(len(text) / 3)
+
+
+@dataclass
+class ValidationReport:
+    shard_dirs: list[str] = field(default_factory=list)
+    cuts: int = 0
+    seconds: float = 0.0
+    violations: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations and self.cuts > 0
+
+
+def check_cut(cut, count_tokens: Callable[[str], int] = estimate_tokens) -> list[str]:
+    """The contract violations of one cut (no audio decoding)."""
+    v = []
+    cid = cut.id
+
+    def bad(msg: str) -> None:
+        v.append(f"{cid}: {msg}")
+
+    if cut.recording is None:
+        bad("no user recording")
+        return v
+    if cut.recording.sampling_rate != USER_SAMPLE_RATE:
+        bad(f"user recording at {cut.recording.sampling_rate} Hz, expected {USER_SAMPLE_RATE}")
+    if cut.recording.num_channels != 1:
+        bad(f"user recording has {cut.recording.num_channels} channels, expected mono")
+    target = (cut.custom or {}).get("target_audio")
+    if target is None:
+        bad("no custom.target_audio (agent stream)")
+    else:
+        if target.sampling_rate != AGENT_SAMPLE_RATE:
+            bad(f"target_audio at {target.sampling_rate} Hz, expected {AGENT_SAMPLE_RATE}")
+        if abs(target.duration - cut.duration) > TIME_TOL:
+            bad(f"target_audio lasts {target.duration:.5f} s, cut lasts {cut.duration:.5f} s")
+    if abs(cut.recording.duration - cut.duration) > TIME_TOL:
+        bad(f"user recording lasts {cut.recording.duration:.5f} s, cut lasts {cut.duration:.5f} s")
+    sups = sorted(cut.supervisions, key=lambda s: s.start)
+    if not sups:
+        bad("no supervisions")
+        return v
+    speakers = {s.speaker for s in sups}
+    if not speakers <= {USER, AGENT}:
+        bad(f"speakers {sorted(speakers - {USER, AGENT})} are not 'user'/'agent'")
+    if AGENT not in speakers:
+        bad("no agent turn")
+    if sups[0].speaker != USER:
+        bad(f"starts with {sups[0].speaker!r}, must start with the user")
+    for s in sups:
+        if s.start < -TIME_TOL or s.end > cut.duration + TIME_TOL:
+            bad(f"supervision {s.id} [{s.start:.3f}, {s.end:.3f}] is outside the cut [0, {cut.duration:.3f}]")
+        if not (s.text or "").strip():
+            bad(f"supervision {s.id} has no text")
+        if s.speaker == AGENT:
+            if frame_index(s.start) == 0:
+                bad(f"agent speaks at t=0 ({s.id}); inference starts from a pad frame")
+            frames = frame_index(s.end) - frame_index(s.start)
+            n_tok = count_tokens(s.text or "")
+            if frames <= 1 + n_tok:
+                bad(f"agent turn {s.id} spans {frames} frames but needs > {1 + n_tok} (1 + tokens) or EOS overwrites text")
+    gaps = (cut.custom or {}).get("gaps") or [DEFAULT_GAP_S]
+    trailing = cut.duration - max(s.end for s in sups)
+    if trailing < min(gaps[-1], DEFAULT_GAP_S) - FRAME_S:
+        bad(f"trailing silence {trailing:.3f} s, expected one gap ({gaps[-1]:.2f} s)")
+    return v
+
+
+def check_shard_files(shard_dir: Path) -> list[str]:
+    v = []
+    for cuts in sorted(shard_dir.glob("cuts.*.jsonl.gz")):
+        idx = cuts.name.split(".")[1]
+        for f in SHAR_FIELDS:
+            if not (shard_dir / f"{f}.{idx}.tar").exists():
+                v.append(f"{shard_dir}: shard {idx} has no {f}.{idx}.tar")
+    return v
+
+
+def validate_dir(root: Path, count_tokens: Optional[Callable[[str], int]] = None, limit: Optional[int] = None) -> ValidationReport:
+    root = Path(root)
+    report = ValidationReport()
+    if not root.exists():
+        report.violations.append(f"{root}: no such folder")
+        return report
+    dirs = find_shard_dirs(root)
+    report.shard_dirs = [str(d) for d in dirs]
+    if not dirs:
+        report.violations.append(f"{root}: no Lhotse Shar shards (cuts.NNNNNN.jsonl.gz) found")
+        return report
+    ids: set[str] = set()
+    for d in dirs:
+        report.violations.extend(check_shard_files(d))
+        for cut in load_shards(d):
+            report.cuts += 1
+            report.seconds += cut.duration
+            if cut.id in ids:
+                report.violations.append(f"{cut.id}: duplicate cut id")
+            ids.add(cut.id)
+            report.violations.extend(check_cut(cut, count_tokens or estimate_tokens))
+            if limit and report.cuts >= limit:
+                return report
+    return report
+
+
+def hf_token_counter(tokenizer_path: str) -> Callable[[str], int]:
+    """Token counts from the training tokenizer (a Hugging Face tokenizer folder or gguf file)."""
+    from transformers import AutoTokenizer
+
+    p = Path(tokenizer_path)
+    if p.suffix == ".gguf":
+        tok = AutoTokenizer.from_pretrained(str(p.parent), gguf_file=p.name)
+    else:
+        tok = AutoTokenizer.from_pretrained(str(p))
+    return lambda text: len(tok.encode(text, add_special_tokens=False))
