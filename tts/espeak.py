@@ -1,0 +1,325 @@
+"""espeak-ng through ctypes: the embedded default backend (no download, ~hundreds x real time per core).
+
+The shared library and its data come from the ``espeakng-loader`` wheel. espeak-ng keeps global state
+per process, so one :class:`_Engine` is initialised lazily per process and every call holds a lock.
+We run it in synchronous mode: ``espeak_Synth`` calls our callback with int16 samples and a list of
+events; the ``espeakEVENT_WORD`` events give each word's character position in the text and its start
+in the audio, so word timings are measured by the synthesiser, not estimated. A word ends where the
+next word (or the sentence end) starts, pulled back over trailing silence (pauses at punctuation).
+
+Voices are ``"<language>+<variant>"`` (e.g. ``en-gb-scotland+m3``) with pitch, range and rate set per
+voice. espeak silently falls back to a default for an unknown variant, so names are checked against
+the data folder's ``voices/!v`` first.
+
+Example::
+
+    backend = EspeakBackend()
+    syn = backend.synthesize("Hello there.", Voice.make("en-us+f2", "espeak", pitch=60, rate=180))
+    syn.sample_rate, syn.words[0].text   # 22050, 'Hello'
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import pickle
+import select
+import signal
+import threading
+import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from duplexgen.pipeline.records import RejectError, Word
+from duplexgen.tts.base import Synthesis, TTSBackend, Voice
+
+# espeak_ng/speak_lib.h constants.
+AUDIO_OUTPUT_SYNCHRONOUS = 2
+espeakINITIALIZE_DONT_EXIT = 0x8000
+espeakCHARS_UTF8 = 1
+espeakENDPAUSE = 0x1000
+EVENT_LIST_TERMINATED, EVENT_WORD, EVENT_SENTENCE, EVENT_END, EVENT_MSG_TERMINATED = 0, 1, 2, 5, 6
+espeakRATE, espeakVOLUME, espeakPITCH, espeakRANGE = 1, 2, 3, 4
+EE_OK = 0
+
+#: Allowed parameter ranges (speak_lib.h): rate in words per minute, pitch and range 0-100.
+RATE_RANGE = (80, 450)
+PITCH_RANGE = (0, 100)
+
+
+class _EventId(ctypes.Union):
+    _fields_ = [("number", ctypes.c_int), ("name", ctypes.c_char_p), ("string", ctypes.c_char * 8)]
+
+
+class _Event(ctypes.Structure):
+    _fields_ = [
+        ("type", ctypes.c_int),
+        ("unique_identifier", ctypes.c_uint),
+        ("text_position", ctypes.c_int),
+        ("length", ctypes.c_int),
+        ("audio_position", ctypes.c_int),
+        ("sample", ctypes.c_int),
+        ("user_data", ctypes.c_void_p),
+        ("id", _EventId),
+    ]
+
+
+_SynthCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event))
+
+
+def _paths() -> tuple[str, str]:
+    import espeakng_loader
+
+    return espeakng_loader.get_library_path(), espeakng_loader.get_data_path()
+
+
+@lru_cache(maxsize=1)
+def espeak_variants() -> tuple[str, ...]:
+    """The voice variant names shipped in the data folder (``voices/!v``; case sensitive)."""
+    return tuple(sorted(p.name for p in (Path(_paths()[1]) / "voices" / "!v").iterdir() if p.is_file()))
+
+
+@lru_cache(maxsize=1)
+def espeak_languages() -> tuple[str, ...]:
+    """Language voice names espeak_SetVoiceByName accepts: the file names under ``lang/``, lower-cased
+    (e.g. 'en', 'en-us', 'en-gb-scotland'; 'en' is British English, a bare code like 'en-gb' is not a name)."""
+    root = Path(_paths()[1]) / "lang"
+    return tuple(sorted({p.name.lower() for p in root.rglob("*") if p.is_file()}))
+
+
+class _Engine:
+    """The process-wide espeak-ng instance (espeak's state is global: one init, calls serialised)."""
+
+    _instance: Optional["_Engine"] = None
+    _create_lock = threading.Lock()
+
+    @classmethod
+    def get(cls) -> "_Engine":
+        with cls._create_lock:
+            if cls._instance is None:
+                cls._instance = cls()
+            return cls._instance
+
+    def __init__(self):
+        lib_path, data_path = _paths()
+        self.lib = ctypes.CDLL(lib_path)
+        self.lib.espeak_Initialize.restype = ctypes.c_int
+        self.lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+        self.lib.espeak_SetSynthCallback.argtypes = [_SynthCallback]
+        self.lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+        self.lib.espeak_SetVoiceByName.restype = ctypes.c_int
+        self.lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+        self.lib.espeak_SetParameter.restype = ctypes.c_int
+        self.lib.espeak_Synth.argtypes = [
+            ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint,
+            ctypes.c_uint, ctypes.POINTER(ctypes.c_uint), ctypes.c_void_p,
+        ]
+        self.lib.espeak_Synth.restype = ctypes.c_int
+        self.lock = threading.Lock()
+        self.sample_rate = self.lib.espeak_Initialize(
+            AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path.encode(), espeakINITIALIZE_DONT_EXIT
+        )
+        if self.sample_rate <= 0:
+            raise RuntimeError(f"espeak_Initialize failed with data at {data_path}")
+        self._chunks: list[np.ndarray] = []
+        self._events: list[tuple[int, int, int, int]] = []
+        self._callback = _SynthCallback(self._on_audio)  # keep a reference: ctypes must not free it
+        self.lib.espeak_SetSynthCallback(self._callback)
+        self.version = "espeak-ng"
+
+    def _on_audio(self, wav, num_samples, events) -> int:
+        if num_samples > 0:
+            self._chunks.append(np.ctypeslib.as_array(wav, shape=(num_samples,)).copy())
+        i = 0
+        while events[i].type != EVENT_LIST_TERMINATED:
+            e = events[i]
+            self._events.append((e.type, e.text_position, e.length, e.sample))
+            i += 1
+        return 0  # 0 = carry on
+
+    def synth(self, text: str, voice_name: str, rate: int, pitch: int, pitch_range: int):
+        """-> (int16 samples, [(type, text_position, length, sample)]) for one text."""
+        with self.lock:
+            if self.lib.espeak_SetVoiceByName(voice_name.encode()) != EE_OK:
+                raise ValueError(f"espeak does not know the voice {voice_name!r}")
+            for param, value in ((espeakRATE, rate), (espeakPITCH, pitch), (espeakRANGE, pitch_range)):
+                self.lib.espeak_SetParameter(param, int(value), 0)
+            self._chunks, self._events = [], []
+            data = text.encode("utf-8") + b"\0"
+            buf = ctypes.create_string_buffer(data, len(data))
+            rc = self.lib.espeak_Synth(buf, len(data), 0, 0, 0, espeakCHARS_UTF8 | espeakENDPAUSE, None, None)
+            if rc != EE_OK:
+                raise RuntimeError(f"espeak_Synth failed with code {rc}")
+            audio = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int16)
+            events = self._events
+            self._chunks, self._events = [], []
+            return audio, events
+
+
+def words_from_events(
+    text: str, events: list[tuple[int, int, int, int]], audio: np.ndarray, sample_rate: int, silence_db: float = -45.0
+) -> list[Word]:
+    """espeak WORD events (1-based character position, length in characters, start sample) -> Words.
+
+    espeak may emit several events for one text word (numbers: "42" -> "forty", "two"); they are merged.
+    A word ends where the next word or clause starts (or the audio ends), pulled back over trailing
+    frames quieter than ``silence_db`` relative to the loudest 10 ms frame (the pause after a comma)."""
+    n = len(audio)
+    merged: list[tuple[str, int]] = []  # (word text, start sample)
+    last_char_end = 0
+    for etype, pos, length, sample in events:
+        if etype != EVENT_WORD:
+            continue
+        first = max(0, pos - 1)
+        if first < last_char_end:
+            continue
+        word = text[first : first + length].strip()
+        if word:
+            merged.append((word, min(max(sample, 0), n)))
+            last_char_end = first + length
+    boundaries = sorted({s for _, s in merged} | {min(max(e[3], 0), n) for e in events if e[0] in (EVENT_SENTENCE, EVENT_END)} | {n})
+    hop = max(1, sample_rate // 100)
+    usable = n - n % hop
+    frames = audio[:usable].astype(np.float64).reshape(-1, hop)
+    energy_db = 10 * np.log10(np.mean(frames**2, axis=1) + 1e-12) if len(frames) else np.zeros(0)
+    loud = energy_db > (energy_db.max() + silence_db) if len(energy_db) else np.zeros(0, bool)
+    words: list[Word] = []
+    prev_end = 0
+    for word, start in merged:
+        start = max(start, prev_end)  # monotonic
+        end = next((b for b in boundaries if b > start), n)
+        f0, f1 = start // hop, end // hop
+        voiced = np.nonzero(loud[f0:f1])[0]
+        if len(voiced):
+            end = min(end, (f0 + voiced[-1] + 1) * hop)
+        end = max(end, start)
+        words.append(Word(word, float(start / sample_rate), float(end / sample_rate)))
+        prev_end = end
+    return words
+
+
+def _synth_in_child(text: str, voice_name: str, rate: int, pitch: int, pitch_range: int, timeout_s: float):
+    """Run one synthesis in a forked child with a never-used espeak, so the result does not depend on what
+    this process rendered before (espeak keeps pitch-flutter and phase state between calls)."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: synthesise, send the result, exit without running any Python cleanup
+        status = 0
+        try:
+            os.close(r)
+            try:
+                result = ("ok", _Engine().synth(text, voice_name, rate, pitch, pitch_range))
+            except BaseException as e:  # noqa: BLE001 - report any failure to the parent
+                result = ("error", f"{type(e).__name__}: {e}")
+            with os.fdopen(w, "wb") as f:
+                f.write(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+        except BaseException:  # noqa: BLE001
+            status = 1
+        finally:
+            os._exit(status)
+    os.close(w)
+    chunks, deadline = [], time.monotonic() + timeout_s
+    with os.fdopen(r, "rb") as f:
+        while True:
+            ready, _, _ = select.select([f], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                raise RuntimeError(f"espeak took more than {timeout_s:.0f} s for one text; killed")
+            chunk = os.read(f.fileno(), 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    _, status = os.waitpid(pid, 0)
+    if not chunks:
+        raise RuntimeError(f"espeak child process died (wait status {status})")
+    kind, payload = pickle.loads(b"".join(chunks))
+    if kind != "ok":
+        raise RuntimeError(f"espeak failed: {payload}")
+    return payload
+
+
+_FORK_LOCK = threading.Lock()
+
+
+class EspeakBackend(TTSBackend):
+    """espeak-ng via ctypes; voice params: ``pitch`` (0-100), ``range`` (0-100), ``rate`` (words per minute)."""
+
+    name = "espeak"
+    sample_rate = 22050
+
+    def __init__(
+        self,
+        default_rate: int = 175,
+        default_pitch: int = 50,
+        default_range: int = 50,
+        isolate: bool = True,
+        timeout_s: float = 120.0,
+    ):
+        """``isolate=True`` renders each text in a forked child (~10 ms extra) so that the same text and voice
+        always give the same samples; ``False`` renders in this process (faster, but espeak's carried-over
+        pitch state makes the output depend on what was rendered before)."""
+        self.default_rate = default_rate
+        self.default_pitch = default_pitch
+        self.default_range = default_range
+        self.isolate = isolate and hasattr(os, "fork")
+        self.timeout_s = timeout_s
+
+    @property
+    def engine(self) -> _Engine:
+        return _Engine.get()
+
+    def list_voices(self) -> list[Voice]:
+        return [Voice.make(f"{lang}+{v}", self.name) for lang in espeak_languages() if lang.startswith("en") for v in espeak_variants()]
+
+    def params_key(self) -> str:
+        import espeakng_loader
+
+        version = getattr(espeakng_loader, "__version__", "") or _dist_version("espeakng-loader")
+        return f"espeak-ng/{version}"
+
+    @staticmethod
+    def check_voice_name(name: str) -> None:
+        """Raise ValueError for an unknown language or variant (espeak would silently fall back)."""
+        lang, _, variant = name.partition("+")
+        if lang.lower() not in espeak_languages():
+            raise ValueError(f"unknown espeak language {lang!r} in voice {name!r}; see espeak_languages()")
+        if variant and variant not in espeak_variants():
+            raise ValueError(f"unknown espeak variant {variant!r} in voice {name!r} (case sensitive); see espeak_variants()")
+
+    def synthesize(self, text: str, voice: Voice) -> Synthesis:
+        if not text or not text.strip():
+            raise RejectError("empty text: nothing to speak", stage="tts")
+        self.check_voice_name(voice.name)
+        rate = int(voice.param("rate", self.default_rate))
+        pitch = int(voice.param("pitch", self.default_pitch))
+        pitch_range = int(voice.param("range", self.default_range))
+        if not RATE_RANGE[0] <= rate <= RATE_RANGE[1]:
+            raise ValueError(f"espeak rate must be in {RATE_RANGE}, got {rate} for voice {voice.key()}")
+        if not PITCH_RANGE[0] <= pitch <= PITCH_RANGE[1] or not 0 <= pitch_range <= 100:
+            raise ValueError(f"espeak pitch and range must be in [0, 100], got {pitch}, {pitch_range} for {voice.key()}")
+        if self.isolate:
+            with _FORK_LOCK:  # one child at a time per process: keeps fork away from a running synthesis
+                samples, events = _synth_in_child(text, voice.name, rate, pitch, pitch_range, self.timeout_s)
+        else:
+            samples, events = self.engine.synth(text, voice.name, rate, pitch, pitch_range)
+        if len(samples) == 0:
+            raise RejectError(f"espeak produced no audio for {text[:40]!r}", stage="tts")
+        words = words_from_events(text, events, samples, self.sample_rate)
+        audio = samples.astype(np.float32) / 32768.0
+        return Synthesis(audio, self.sample_rate, words, timing_source="espeak-events")
+
+
+def _dist_version(dist: str) -> str:
+    try:
+        from importlib.metadata import version
+
+        return version(dist)
+    except Exception:  # noqa: BLE001
+        return "unknown"
+
+
+__all__ = ["EspeakBackend", "espeak_variants", "espeak_languages", "words_from_events"]
