@@ -236,4 +236,24 @@ def generate(cfg: GenerateConfig, *, ray_data: bool = True) -> dict[str, Any]:
                 progress.update(json.loads(audio.process(row)["result"]))
     summary = summarize(out, planned_shards=len(tasks))
     write_summary(out, summary)
+    from duplexgen.pipeline.index import write_index
+
+    write_index(out)
+    write_nemo_input_cfg(out, summary)
     return summary
+
+
+def write_nemo_input_cfg(out: Path, summary: dict[str, Any]) -> Path:
+    """The NeMo ``train_ds.input_cfg`` that trains on this output: one Shar folder per source,
+    weighted by its hours so the mixture is sampled as generated."""
+    import yaml
+
+    entries = [
+        {"type": "lhotse_shar", "shar_path": str(out / "shards" / name), "weight": round(max(v["hours"], 1e-9), 6), "tags": {"source": name}}
+        for name, v in summary["per_source"].items()
+        if v["shards"]
+    ]
+    path = out / "nemo_input_cfg.yaml"
+    header = "# NeMo speechlm2 data.train_ds.input_cfg for this corpus (weights = hours per source)\n"
+    path.write_text(header + yaml.safe_dump({"input_cfg": entries}, sort_keys=False))
+    return path
