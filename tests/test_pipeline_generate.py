@@ -237,3 +237,50 @@ def test_config_errors_name_the_key(tmp_path: Path):
         load_generate_config("demo", ["shard_size=0"])
     with pytest.raises(ValueError, match="nonexistent_key"):
         load_generate_config("demo", ["nonexistent_key=1"])
+
+
+def test_index_report_and_nemo_input_cfg(demo_out: Path):
+    import pyarrow.parquet as pq
+    import yaml
+
+    table = pq.read_table(demo_out / "index.parquet").to_pylist()
+    assert len(table) == 6
+    ids = {c.id for c in load_shards(demo_out / "shards" / "alpaca")}
+    assert {r["id"] for r in table} == ids
+    assert all(r["source"] == "alpaca" and r["turns"] == 2 and r["duration"] > 1 for r in table)
+    assert all(r["shard"].startswith("shards/alpaca/cuts.") for r in table)
+
+    cfg = yaml.safe_load((demo_out / "nemo_input_cfg.yaml").read_text())
+    (entry,) = cfg["input_cfg"]
+    assert entry["type"] == "lhotse_shar" and Path(entry["shar_path"]) == demo_out / "shards" / "alpaca"
+
+    assert main(["report", str(demo_out)]) == 0
+    html = (demo_out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") >= 4
+    assert "<audio controls" in html and "alpaca" in html
+
+
+def test_export_webdataset_is_stereo_with_alignments(demo_out: Path, tmp_path: Path):
+    import io
+
+    import soundfile as sf
+    import webdataset as wds
+
+    out = tmp_path / "wds"
+    assert main(["export", "webdataset", str(demo_out / "shards"), str(out), "--sample-rate", "24000"]) == 0
+    durations = {c.id: c.duration for c in load_shards(demo_out / "shards" / "alpaca")}
+    samples = list(wds.WebDataset([str(p) for p in sorted(out.glob("*.tar"))], shardshuffle=False))
+    assert len(samples) == 6
+    for s in samples:
+        audio, sr = sf.read(io.BytesIO(s["wav"]))
+        assert sr == 24000 and audio.shape[1] == 2
+        assert audio.shape[0] / sr == pytest.approx(durations[s["__key__"]], abs=1e-3)
+        meta = json.loads(s["json"])
+        speakers = {a[2] for a in meta["alignments"]}
+        assert speakers == {"SPEAKER_MAIN", "SPEAKER_OTHER"}
+        starts = [a[1][0] for a in meta["alignments"]]
+        assert starts == sorted(starts)
+        # Left = agent: the agent channel is silent while the user speaks the first words.
+        first_user = next(a for a in meta["alignments"] if a[2] == "SPEAKER_OTHER")
+        i0, i1 = int(first_user[1][0] * sr), int(first_user[1][1] * sr)
+        assert np.abs(audio[i0:i1, 1]).max() > 10 * max(np.abs(audio[i0:i1, 0]).max(), 1e-4)
