@@ -1,0 +1,237 @@
+"""Assemble a planned conversation's rendered turns into two streams, with barge-ins, backchannels and
+user-stream augmentation; the AUDIO half of augmentation (``plan.plan_conversation`` is the TEXT half).
+
+Steps, all deterministic in ``seed``:
+
+1. Timeline over the alternating turns (backchannels excluded): each turn starts one gap after the
+   previous one ends (gaps drawn by the plan); a user turn that barges in starts at ``t_cut`` instead.
+2. Barge-in: the agent turn is cut on a word boundary (``bargein.choose_cut``), keeps ``kept_s`` of
+   audio after ``t_cut`` (fade inside), and its supervision ends there with the words spoken so far.
+   It is skipped (and recorded in ``barge_in_skipped``) when no word boundary fits or the shortened
+   turn would break NeMo's EOS rule (``frames.eos_frame_ok``); a skipped phrase interruption drops
+   its phrase and follow-up turns.
+3. Backchannels are added to the user stream inside their agent turn, after a word; the agent
+   stream is not touched.
+4. Both streams end one trailing gap after the last speech, rounded up to 20 ms so they have the
+   same duration to the sample; then the user stream gets its realism (``user_stream``).
+
+``custom`` records it all: ``gaps``, ``gap_distribution``, ``barge_in``, ``barge_in_skipped``,
+``backchannels``, ``backchannels_skipped``, ``augmentations``, ``augment_seed``. Turn indices
+(``agent_turn``, ``user_turn``, ``turn``) are indices into ``conv.turns`` and equal
+``Segment.turn_index``.
+
+Example::
+
+    planned = plan_conversation(conv, cfg, seed)
+    rendered = [tts.render(t) for t in planned.turns]          # one RenderedTurn per turn
+    out = assemble(planned, rendered, cfg, seed)
+    out.custom["barge_in"]   # [{"agent_turn": 3, "t_cut": 7.41, "kept": 0.64, ...}]
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+
+from duplexgen.augment.bargein import choose_cut, spoken_text, truncate_with_fade, words_spoken_by
+from duplexgen.augment.config import AugmentConfig
+from duplexgen.augment.frames import eos_frame_ok, estimate_tokens
+from duplexgen.augment.layout import Assembled, Segment, place, round_up_to_grid, to_samples
+from duplexgen.augment.plan import PLAN_KEY, check_alternation, draw_gap, rng_for
+from duplexgen.augment.user_stream import NoiseProvider, augment_user_stream
+from duplexgen.pipeline.records import AGENT, AGENT_SAMPLE_RATE, USER, USER_SAMPLE_RATE, Conversation, RejectError, RenderedTurn
+
+STAGE = "augment.assemble"
+
+
+def _check_inputs(conv: Conversation, turns: Sequence[RenderedTurn]) -> None:
+    if len(turns) != len(conv.turns):
+        raise RejectError(f"got {len(turns)} rendered turns for {len(conv.turns)} text turns; render every turn", stage=STAGE, item=conv.id)
+    check_alternation(conv, STAGE)
+    for i, (t, r) in enumerate(zip(conv.turns, turns)):
+        if t.role != r.role:
+            raise RejectError(f"turn {i}: rendered role {r.role!r} != text role {t.role!r}", stage=STAGE, item=conv.id)
+        expected = USER_SAMPLE_RATE if r.role == USER else AGENT_SAMPLE_RATE
+        if r.sample_rate != expected:
+            raise RejectError(f"turn {i}: {r.role} audio at {r.sample_rate} Hz, expected {expected} Hz; resample it", stage=STAGE, item=conv.id)
+        if len(r.audio) == 0:
+            raise RejectError(f"turn {i}: empty audio; the TTS produced nothing for {r.text[:40]!r}", stage=STAGE, item=conv.id)
+
+
+def _default_plan(conv: Conversation, cfg: AugmentConfig, seed: int) -> dict[str, Any]:
+    rng = rng_for(seed, "gaps")
+    gaps = [None if t.kind == "backchannel" else draw_gap(cfg.gap, rng) for t in conv.turns]
+    return {"seed": seed, "gaps": gaps, "barge_in": [], "backchannels": [],
+            "gap_distribution": {"distribution": cfg.gap.distribution, "s": cfg.gap.s, "jitter_s": cfg.gap.jitter_s}}
+
+
+def assemble(
+    conv: Conversation,
+    turns: Sequence[RenderedTurn],
+    cfg: Optional[AugmentConfig] = None,
+    seed: Optional[int] = None,
+    noise_provider: Optional[NoiseProvider] = None,
+    count_tokens: Optional[Callable[[str], int]] = None,
+) -> Assembled:
+    """Lay out ``turns[i]`` (the audio of ``conv.turns[i]``) as two streams and apply the planned augmentation.
+
+    ``count_tokens`` (else ``cfg.count_tokens``, else ``frames.estimate_tokens``) is the training
+    tokenizer's token count, used to check NeMo's EOS rule for shortened agent turns."""
+    cfg = cfg or AugmentConfig()
+    seed = conv.seed if seed is None else int(seed)
+    count = count_tokens or cfg.count_tokens or estimate_tokens
+    _check_inputs(conv, turns)
+    plan = conv.meta.get(PLAN_KEY) or _default_plan(conv, cfg, seed)
+    gaps = plan["gaps"]
+    if len(gaps) != len(conv.turns):
+        raise RejectError(f"plan has {len(gaps)} gaps for {len(conv.turns)} turns; re-plan the conversation", stage=STAGE, item=conv.id)
+    bi = cfg.barge_in
+    sr_u, sr_a = USER_SAMPLE_RATE, AGENT_SAMPLE_RATE
+    barge_plan = {e["agent_turn"]: e for e in plan.get("barge_in", [])} if bi.enabled else {}
+    main = [i for i, t in enumerate(conv.turns) if t.kind != "backchannel"]
+
+    # 1-2. Timeline of the alternating turns, with barge-in cuts.
+    placed: dict[int, dict[str, Any]] = {}  # turn index -> start, audio, end, text
+    dropped: set[int] = set()
+    barge_in, barge_skipped, gap_log = [], [], []
+    t_next = 0.0  # where the next turn starts (end of the previous turn + its gap)
+    user_start_override: Optional[float] = None
+    last_agent_end = -np.inf
+    for pos, i in enumerate(main):
+        if i in dropped:
+            continue
+        turn, r = conv.turns[i], turns[i]
+        start = t_next
+        if turn.role == USER and user_start_override is not None:
+            start, user_start_override = user_start_override, None
+        elif turn.role == AGENT:
+            # After a barge-in the agent's previous (cut) audio must be over before it answers.
+            start = max(start, last_agent_end + cfg.gap.min_s)
+        audio, text, end = r.audio.astype(np.float32, copy=False), r.text, start + r.duration
+        gap = gaps[i]
+        entry = barge_plan.get(i) if turn.role == AGENT else None
+        if entry is not None:
+            following = [j for j in main[pos + 1 :] if j not in dropped]
+            result = _cut(conv, i, r, start, entry, following[0] if following else None, cfg, count)
+            if isinstance(result, str):
+                barge_skipped.append({"agent_turn": i, "reason": result})
+                if entry.get("interruption") == "phrase":
+                    dropped.update(j for j in (entry.get("user_turn"), entry.get("followup_turn")) if j is not None)
+            else:
+                audio, text, end = result["audio"], result["text"], result["end"]
+                user_start_override = result["t_cut"]
+                gap = None  # the next user turn overlaps instead of following a gap
+                barge_in.append(result["record"])
+        placed[i] = {"start": start, "audio": audio, "text": text, "end": end}
+        if turn.role == AGENT:
+            last_agent_end = end
+        gap_log.append({"after_turn": i, "gap": gap})
+        t_next = end + (gap if gap is not None else 0.0)
+
+    # 3. Backchannels over (uncut) agent turns, on the user stream only.
+    backchannels, bc_skipped = [], []
+    for e in plan.get("backchannels", []) if cfg.backchannel.enabled else []:
+        k, j = e["turn"], e["agent_turn"]
+        res = _place_backchannel(turns[k], turns[j], placed.get(j), e["frac"], cfg.backchannel.margin_s,
+                                 cut=any(b["agent_turn"] == j for b in barge_in))
+        if isinstance(res, str):
+            bc_skipped.append({"turn": k, "agent_turn": j, "reason": res})
+        else:
+            placed[k] = {"start": res, "audio": turns[k].audio.astype(np.float32, copy=False), "text": turns[k].text, "end": res + turns[k].duration}
+            backchannels.append({"turn": k, "agent_turn": j, "text": turns[k].text, "start": res,
+                                 "end": res + turns[k].duration, "frac": e["frac"]})
+
+    # 4. Streams: one trailing gap after the last speech, on the 20 ms grid both rates share.
+    last_main = [g for g in gap_log if g["gap"] is not None][-1] if gap_log else None
+    trailing = last_main["gap"] if last_main else cfg.gap.s
+    last_end = max(p["end"] for p in placed.values())
+    total = round_up_to_grid(last_end + trailing)
+    user = np.zeros(to_samples(total, sr_u), dtype=np.float32)
+    agent = np.zeros(to_samples(total, sr_a), dtype=np.float32)
+    segments = []
+    for i in sorted(placed, key=lambda i: (placed[i]["start"], i)):
+        p, t, r = placed[i], conv.turns[i], turns[i]
+        stream, sr = (user, sr_u) if t.role == USER else (agent, sr_a)
+        place(stream, p["audio"], p["start"], sr)
+        segments.append(Segment(speaker=t.role, start=p["start"], duration=p["end"] - p["start"], text=p["text"],
+                                turn_index=i, kind=t.kind, voice=r.voice))
+
+    user_speech = [placed[i]["audio"] for i in placed if conv.turns[i].role == USER and conv.turns[i].kind != "backchannel"]
+    ref_rms = float(np.sqrt(np.mean(np.square(np.concatenate(user_speech), dtype=np.float64)))) if user_speech else 0.0
+    user, aug_records = augment_user_stream(user, agent, sr_u, sr_a, ref_rms, cfg.user_stream, seed, noise_provider)
+
+    custom = {
+        "augment_seed": seed,
+        "gaps": [g["gap"] for g in gap_log],
+        "gap_turns": [g["after_turn"] for g in gap_log],
+        "trailing_gap": round(total - last_end, 6),
+        "gap_distribution": plan.get("gap_distribution", {}),
+        "barge_in": barge_in,
+        "barge_in_skipped": barge_skipped,
+        "backchannels": backchannels,
+        "backchannels_skipped": bc_skipped,
+        "dropped_turns": sorted(dropped),
+        "augmentations": aug_records,
+    }
+    return Assembled(user, agent, segments, custom, sr_u, sr_a)
+
+
+def _cut(conv: Conversation, i: int, r: RenderedTurn, start: float, entry: dict, next_main: Optional[int],
+         cfg: AugmentConfig, count: Callable[[str], int]) -> dict[str, Any] | str:
+    """Cut agent turn ``i`` (placed at ``start``) for a barge-in; a reason string when it cannot be cut."""
+    bi, sr = cfg.barge_in, r.sample_rate
+    if next_main is None or next_main != entry.get("user_turn") or conv.turns[next_main].role != USER:
+        return "the planned interrupting user turn does not follow this agent turn"
+    if not r.words:
+        return f"no word timings for the agent turn (timing_source={r.timing_source!r})"
+    cut = choose_cut(r.words, r.duration, float(entry["frac"]), bi.kept_s, sr, bi.min_cut_s)
+    if cut is None:
+        return "no word boundary leaves kept_s after a cut inside the turn"
+    start_sample = to_samples(start, sr)
+    end = (start_sample + cut.keep_samples) / sr
+    t_cut = end - to_samples(bi.kept_s, sr) / sr
+    text = spoken_text(r.text, r.words, cut.n_words)
+    n_tokens = int(count(text))
+    if not eos_frame_ok(start, end, n_tokens):
+        return f"truncated turn too short for its {n_tokens} tokens (NeMo EOS rule)"
+    audio = truncate_with_fade(r.audio, cut.keep_samples, int(round(bi.fade_ms / 1000 * sr)))
+    record = {
+        "agent_turn": i,
+        "user_turn": entry["user_turn"],
+        "t_cut": t_cut,
+        "kept": bi.kept_s,
+        "end": end,
+        "fade_ms": bi.fade_ms,
+        "interruption": entry["interruption"],
+        "position": entry["position"],
+        "frac": entry["frac"],
+        "words_kept": cut.n_words,
+        "words_total": len(r.words),
+        "n_tokens": n_tokens,
+        "full_text": r.text,
+        "spoken_text": text,
+    }
+    if entry.get("followup_turn") is not None:
+        record["followup_turn"] = entry["followup_turn"]
+    return {"audio": audio, "text": text, "end": end, "t_cut": t_cut, "record": record}
+
+
+def _place_backchannel(bc: RenderedTurn, ag: RenderedTurn, agent_placed: Optional[dict], frac: float, margin: float, cut: bool) -> float | str:
+    """Start time of a backchannel inside its agent turn (just after a word), or a reason string."""
+    if agent_placed is None:
+        return "its agent turn was not laid out"
+    if cut:
+        return "its agent turn was interrupted"
+    a0 = agent_placed["start"]
+    lo, hi = a0 + margin, a0 + ag.duration - margin - bc.duration
+    if hi < lo:
+        return f"agent turn ({ag.duration:.2f} s) too short for a {bc.duration:.2f} s backchannel"
+    desired = a0 + frac * ag.duration
+    candidates = [a0 + w.end for w in words_spoken_by(ag.words, ag.duration) if lo <= a0 + w.end <= hi]
+    if candidates:
+        return min(candidates, key=lambda t: abs(t - desired))
+    return min(max(desired, lo), hi)
+
+
+__all__ = ["assemble"]

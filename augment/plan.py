@@ -1,0 +1,152 @@
+"""Plan a conversation's duplex augmentation on TEXT, before TTS.
+
+Some augmentations need extra speech (a short interruption such as "Wait, stop." and the agent's
+follow-up answer; a backchannel such as "Mm-hmm."), so they must be decided before rendering. The
+plan is deterministic in ``seed`` and stored in ``conv.meta["plan"]``; ``assemble`` reads it after TTS.
+
+Turn list after planning (``kind`` in parentheses; backchannels are overlays, not part of the
+user/agent alternation, and sit right after the agent turn they overlap)::
+
+    user(turn) agent(turn)  user(backchannel)  user(turn) agent(turn)  user(interruption) agent(turn) ...
+               ^ backchannel over this one                ^ barge-in (phrase) over this one
+
+``conv.meta["plan"]`` (indices are into the planned ``conv.turns``)::
+
+    {"seed": 7,
+     "gaps": [0.64, 0.64, None, ...],           # gap after each turn, None for backchannels
+     "barge_in": [{"agent_turn": 4, "user_turn": 5, "interruption": "phrase",
+                   "position": "middle", "frac": 0.48, "followup_turn": 6}],
+     "backchannels": [{"turn": 2, "agent_turn": 1, "frac": 0.41}]}
+
+With ``interruption="next_turn"`` the interrupting speech is the conversation's next user turn (a new
+question from the same source) and no turns are added; the last agent turn has no next user turn, so
+it can only be interrupted by a phrase (``mixed`` falls back to a phrase there, ``next_turn`` skips it).
+
+Example::
+
+    planned = plan_conversation(conv, AugmentConfig(), seed=conv.seed)
+    [t.kind for t in planned.turns]   # e.g. ['turn', 'turn', 'interruption', 'turn', 'turn', 'turn']
+"""
+
+from __future__ import annotations
+
+import copy
+import zlib
+from typing import Optional
+
+import numpy as np
+
+from duplexgen.augment.config import POSITIONS, AugmentConfig, GapConfig
+from duplexgen.pipeline.records import AGENT, USER, Conversation, RejectError, Turn
+
+PLAN_KEY = "plan"
+
+
+def rng_for(seed: int, purpose: str, *extra: int) -> np.random.Generator:
+    """An independent random stream per purpose, so enabling one augmentation never shifts another's draws."""
+    return np.random.default_rng([int(seed) & 0xFFFFFFFF, zlib.crc32(purpose.encode()), *[int(e) for e in extra]])
+
+
+def draw_gap(cfg: GapConfig, rng: np.random.Generator) -> float:
+    """One gap from the configured distribution, clipped to [min_s, max_s], rounded to 0.1 ms."""
+    if cfg.distribution == "fixed":
+        g = cfg.s
+    elif cfg.distribution == "uniform":
+        g = cfg.s + rng.uniform(-cfg.jitter_s, cfg.jitter_s)
+    elif cfg.distribution == "normal":
+        g = cfg.s + rng.normal(0.0, cfg.jitter_s)
+    else:  # mixture
+        w = np.array([m[1] for m in cfg.mixture], dtype=float)
+        centre = cfg.mixture[int(rng.choice(len(w), p=w / w.sum()))][0]
+        g = centre + (rng.uniform(-cfg.jitter_s, cfg.jitter_s) if cfg.jitter_s else 0.0)
+    return round(float(min(max(g, cfg.min_s), cfg.max_s)), 4)
+
+
+def check_alternation(conv: Conversation, stage: str = "augment.plan") -> None:
+    """Raise RejectError unless the (non-backchannel) turns start with the user and alternate."""
+    main = [t for t in conv.turns if t.kind != "backchannel"]
+    if not main:
+        raise RejectError("conversation has no turns", stage=stage, item=conv.id)
+    if main[0].role != USER:
+        raise RejectError(f"conversation must start with the user, got {main[0].role!r}; drop the leading agent turn", stage=stage, item=conv.id)
+    for a, b in zip(main, main[1:]):
+        if a.role == b.role:
+            raise RejectError(f"turns must alternate user/agent, found two {a.role!r} turns in a row; merge them", stage=stage, item=conv.id)
+
+
+def plan_conversation(conv: Conversation, cfg: Optional[AugmentConfig] = None, seed: Optional[int] = None) -> Conversation:
+    """Decide barge-ins, interruption phrases, backchannels and gaps; return a new, planned Conversation.
+
+    Idempotent: a conversation that already has a plan is returned (as a copy) unchanged."""
+    cfg = cfg or AugmentConfig()
+    seed = conv.seed if seed is None else seed
+    out = copy.deepcopy(conv)
+    if PLAN_KEY in out.meta:
+        return out
+    check_alternation(out)
+    bi, bc = cfg.barge_in, cfg.backchannel
+
+    new_turns: list[Turn] = []
+    barge_ins: list[dict] = []
+    backchannels: list[dict] = []
+    for i, turn in enumerate(out.turns):
+        new_turns.append(turn)
+        if turn.role != AGENT:
+            continue
+        # Draw everything for this agent turn up front so the draws do not depend on earlier outcomes.
+        r = rng_for(seed, "barge_in", i)
+        u_bi, u_pos, frac_u, u_mode, k_phrase = r.random(), r.random(), r.random(), r.random(), r.random()
+        r = rng_for(seed, "backchannel", i)
+        u_bc, frac_bc, k_bc = r.random(), r.random(), r.random()
+
+        has_next_user = i + 1 < len(out.turns) and out.turns[i + 1].role == USER
+        if bi.enabled and len(barge_ins) < bi.max_per_conversation and u_bi < bi.prob:
+            if bi.interruption == "phrase":
+                mode = "phrase"
+            elif bi.interruption == "next_turn":
+                mode = "next_turn" if has_next_user else None
+            else:
+                mode = "phrase" if (u_mode < bi.phrase_prob or not has_next_user) else "next_turn"
+            if mode is not None:
+                w = np.asarray(bi.position_weights, dtype=float)
+                pos_i = int(np.searchsorted(np.cumsum(w / w.sum()), u_pos, side="right"))
+                pos_i = min(pos_i, 2)
+                lo, hi = bi.position_ranges[pos_i]
+                entry = {
+                    "agent_turn": len(new_turns) - 1,
+                    "interruption": mode,
+                    "position": POSITIONS[pos_i],
+                    "frac": round(lo + (hi - lo) * frac_u, 4),
+                }
+                if mode == "phrase":
+                    phrase, followup = bi.phrases[int(k_phrase * len(bi.phrases)) % len(bi.phrases)]
+                    new_turns.append(Turn(role=USER, text=phrase, kind="interruption"))
+                    entry["user_turn"] = len(new_turns) - 1
+                    new_turns.append(Turn(role=AGENT, text=followup, kind="turn"))
+                    entry["followup_turn"] = len(new_turns) - 1
+                else:
+                    entry["user_turn"] = len(new_turns)  # the next user turn, appended next
+                    entry["followup_turn"] = None
+                barge_ins.append(entry)
+                continue
+        if bc.enabled and u_bc < bc.prob:
+            lo, hi = bc.position_range
+            text = bc.phrases[int(k_bc * len(bc.phrases)) % len(bc.phrases)]
+            new_turns.append(Turn(role=USER, text=text, kind="backchannel"))
+            backchannels.append({"turn": len(new_turns) - 1, "agent_turn": len(new_turns) - 2, "frac": round(lo + (hi - lo) * frac_bc, 4)})
+
+    gap_rng = rng_for(seed, "gaps")
+    gaps = [None if t.kind == "backchannel" else draw_gap(cfg.gap, gap_rng) for t in new_turns]
+    out.turns = new_turns
+    out.meta[PLAN_KEY] = {
+        "seed": int(seed),
+        "gaps": gaps,
+        "gap_distribution": {"distribution": cfg.gap.distribution, "s": cfg.gap.s, "jitter_s": cfg.gap.jitter_s,
+                             **({"mixture": cfg.gap.mixture} if cfg.gap.distribution == "mixture" else {})},
+        "barge_in": barge_ins,
+        "backchannels": backchannels,
+    }
+    return out
+
+
+__all__ = ["plan_conversation", "draw_gap", "rng_for", "check_alternation", "PLAN_KEY"]
