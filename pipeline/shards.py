@@ -21,11 +21,12 @@ import io
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Optional, Sequence
 
 import numpy as np
 import soundfile as sf
 from lhotse import CutSet, MonoCut, Recording, SupervisionSegment
+from lhotse.supervision import AlignmentItem
 from lhotse.shar import SharWriter
 
 from duplexgen.augment.layout import Assembled
@@ -46,8 +47,23 @@ def memory_recording(audio: np.ndarray, sample_rate: int, recording_id: str) -> 
     return Recording.from_bytes(buf.getvalue(), recording_id=recording_id)
 
 
-def assembled_to_cut(assembled: Assembled, cut_id: str, custom: dict[str, Any]) -> MonoCut:
-    """A two-stream MonoCut with supervisions from the assembled segments (kept in memory)."""
+def segment_words(segment, words) -> list[AlignmentItem]:
+    """Word alignment of a segment on the conversation timeline: the turn's words (relative to its audio)
+    shifted to the segment start, keeping only words that end inside the segment (a barge-in cut drops the rest)."""
+    items = []
+    for w in words:
+        if w.end <= segment.duration + 1e-6:
+            items.append(AlignmentItem(symbol=w.text, start=round(segment.start + w.start, 4), duration=round(max(w.end - w.start, 0.0), 4)))
+    return items
+
+
+def assembled_to_cut(
+    assembled: Assembled, cut_id: str, custom: dict[str, Any], words_by_turn: Optional[dict[int, list]] = None
+) -> MonoCut:
+    """A two-stream MonoCut with supervisions from the assembled segments (kept in memory).
+
+    ``words_by_turn`` (turn index -> words relative to the turn audio) adds word alignments."""
+    words_by_turn = words_by_turn or {}
     user = memory_recording(assembled.user_audio, assembled.user_sample_rate, cut_id)
     agent = memory_recording(assembled.agent_audio, assembled.agent_sample_rate, f"{cut_id}_agent")
     sups = [
@@ -60,6 +76,7 @@ def assembled_to_cut(assembled: Assembled, cut_id: str, custom: dict[str, Any]) 
             text=seg.text,
             speaker=seg.speaker,
             custom={"kind": seg.kind, "voice": seg.voice} if seg.kind != "turn" or seg.voice else None,
+            alignment={"word": segment_words(seg, words_by_turn[seg.turn_index])} if words_by_turn.get(seg.turn_index) else None,
         )
         for i, seg in enumerate(assembled.segments)
     ]

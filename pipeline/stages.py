@@ -219,7 +219,8 @@ class AudioStage:
         for key in ("normalized", "llm_model", "topic"):
             if key in conv.meta:
                 custom[key] = conv.meta[key]
-        return assembled_to_cut(assembled, conv.id, custom)
+        words = {i: t.words for i, t in enumerate(rendered) if t.words}
+        return assembled_to_cut(assembled, conv.id, custom, words_by_turn=words)
 
     def process(self, row: dict[str, Any]) -> dict[str, Any]:
         from duplexgen.pipeline.shards import write_shard
