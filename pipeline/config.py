@@ -40,6 +40,7 @@ class SourceConfig:
     name: Optional[str] = _help("name of this source in ids, shards and reports (default: the recipe name)", None)
     max_rows: Optional[int] = _help("read at most this many rows (null = all)", None)
     hours: Optional[float] = _help("target hours of this source in the mixture (scaled by mixture_scale); null = use every row", None)
+    seconds_per_row: float = _help("estimated audio seconds per conversation, to turn an hours target into rows", 30.0)
     options: dict = _help("recipe-specific options (e.g. max_exchanges: 4)", {})
 
     def __post_init__(self):

@@ -87,8 +87,7 @@ def rows_for_hours(src, cfg: GenerateConfig, available: int) -> int:
     """Rows needed to reach ``hours * mixture_scale`` given the source's mean seconds per row."""
     if src.hours is None:
         return available
-    secs_per_row = float(src.options.get("seconds_per_row", 30.0))
-    return max(1, int(round(src.hours * cfg.mixture_scale * 3600 / secs_per_row)))
+    return max(1, int(round(src.hours * cfg.mixture_scale * 3600 / src.seconds_per_row)))
 
 
 def interleave_sources(tasks: list[ChunkTask]) -> list[ChunkTask]:
