@@ -84,7 +84,7 @@ def build_voice_pool(cfg: TTSConfig, seed: int) -> VoicePool:
 
             for name in cfg.user_voices:
                 EspeakBackend.check_voice_name(name)
-            return named_voice_pool("espeak", cfg.user_voices, agent.name, seed)
+            return named_voice_pool("espeak", cfg.user_voices, agent, seed)
         return espeak_voice_pool(
             num_user_voices=cfg.num_user_voices,
             seed=seed,

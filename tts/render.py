@@ -9,12 +9,13 @@
 7. optional quality gate (ASR round trip, :mod:`duplexgen.tts.quality`);
 8. quantise to int16 precision so a FLAC round trip is exact, then cache.
 
-Trim threshold (measured, see ``tests/test_tts_render.py::test_trim_threshold_keeps_weak_onsets``):
+Trim threshold (measured, see ``tests/test_tts_render.py::test_trim_threshold_keeps_weak_edges``):
 frames are 10 ms; a frame is speech when its energy is within ``threshold_db`` of the loudest frame.
-On espeak renders of words that begin or end with weak fricatives ("fifth", "thief", "his", "hush"),
-the edge frames of real speech sit 25-38 dB below the loudest frame, while silence is digital zero
-(-inf) for espeak and typically -60 dB or lower for neural TTS. -45 dB keeps every weak onset and
-coda we measured and still cuts a -60 dB noise floor.
+On espeak renders (en-us, en-us+f2, en+whisper, en-gb-scotland+m3) of words that begin or end with
+weak fricatives ("fifth", "thief", "his", "hush", "fish", "sixth", "Hello"), the first and last
+frames of speech sit 12-30 dB below the loudest frame (a decaying last partial frame down to -43 dB),
+espeak's pauses are digital zero, and the echo tail of the f* variants is -75 to -90 dB (inaudible).
+-45 dB keeps every speech edge we measured and cuts the echo tail and a -60 dB noise floor.
 
 Example::
 

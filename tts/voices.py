@@ -99,10 +99,12 @@ def espeak_voice_pool(
     return VoicePool(list(voices.values()), agent, seed)
 
 
-def named_voice_pool(backend: str, user_names: Sequence[str], agent_name: str, seed: int = 0) -> VoicePool:
-    """A pool from plain voice names (OpenAI-compatible servers, Piper files, NeMo speakers)."""
-    users = [Voice.make(n, backend) for n in user_names if n != agent_name]
-    return VoicePool(users, Voice.make(agent_name, backend), seed)
+def named_voice_pool(backend: str, user_names: Sequence[str], agent: "str | Voice", seed: int = 0) -> VoicePool:
+    """A pool from plain voice names (OpenAI-compatible servers, Piper files, NeMo speakers); a user name
+    equal to the agent's name is dropped."""
+    agent_voice = agent if isinstance(agent, Voice) else Voice.make(agent, backend)
+    users = [Voice.make(n, backend) for n in user_names if n != agent_voice.name]
+    return VoicePool(users, agent_voice, seed)
 
 
 __all__ = ["VoicePool", "espeak_voice_pool", "named_voice_pool", "DEFAULT_ESPEAK_AGENT", "ESPEAK_ENGLISH", "ESPEAK_USER_VARIANTS"]
