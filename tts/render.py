@@ -247,6 +247,20 @@ class Renderer:
             meta=meta,
         )
 
+    def render_many(self, requests: list[tuple[str, Voice, str]], workers: Optional[int] = None) -> list:
+        """Render (text, voice, role) requests with ``workers`` threads (default: the backend's ``concurrency``,
+        else 1). Each slot holds a RenderedTurn or the exception that item raised."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        def one(req):
+            try:
+                return self.render(*req)
+            except Exception as e:  # noqa: BLE001 - one turn's failure stays in its slot
+                return e
+
+        with ThreadPoolExecutor(workers or getattr(self.backend, "concurrency", 1)) as pool:
+            return list(pool.map(one, requests))
+
     def _render_new(self, text: str, voice: Voice, sr: int) -> tuple[np.ndarray, dict]:
         """Synthesise and post-process; a RejectError is cached too, so a rerun does not retry it."""
         try:
