@@ -19,6 +19,7 @@ Example::
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -88,13 +89,26 @@ def truncate_with_fade(audio: np.ndarray, keep_samples: int, fade_samples: int) 
     return out
 
 
+def _norm(token: str) -> str:
+    return re.sub(r"[^\w']", "", token.lower())
+
+
 def spoken_text(full_text: str, words: Sequence[Word], n_words: int) -> str:
-    """The text of the first ``n_words`` words, keeping the original spelling and punctuation when the
-    word timings line up one-to-one with the text's whitespace-separated words."""
+    """The text up to and including the ``n_words``-th timed word, in the original spelling and punctuation.
+
+    Timed words are matched in order to the text's whitespace-separated tokens, so a token the TTS did
+    not time separately (espeak merges some function words into the next word's event) is still
+    included when it lies before the last spoken word. Falls back to the timed words' own text when a
+    word cannot be matched."""
     tokens = full_text.split()
-    if len(tokens) == len(words):
-        return " ".join(tokens[:n_words])
-    return " ".join(w.text for w in words[:n_words])
+    ptr, last = 0, -1
+    for w in words[:n_words]:
+        target = _norm(w.text)
+        found = next((j for j in range(ptr, len(tokens)) if _norm(tokens[j]) == target), None)
+        if not target or found is None:
+            return " ".join(w.text for w in words[:n_words])
+        last, ptr = found, found + 1
+    return " ".join(tokens[: last + 1])
 
 
 __all__ = ["CutPoint", "choose_cut", "truncate_with_fade", "fade_curve", "words_spoken_by", "spoken_text"]

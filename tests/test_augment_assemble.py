@@ -239,3 +239,14 @@ def test_bad_inputs_are_rejected():
     bad[0] = RenderedTurn(USER, "x", rendered[0].audio, 22050, "v")
     with pytest.raises(RejectError, match="16000"):
         assemble(conv, bad, cfg, 0)
+
+
+def test_spoken_text_keeps_punctuation_and_untimed_words():
+    from duplexgen.augment.bargein import spoken_text
+
+    text = "Black and white are not part of the color wheel. In painting, black darkens"
+    timed = [Word(w, k, k + 0.5) for k, w in enumerate("Black and white are not part of color wheel In painting black".split())]
+    # "the" has no timing of its own but was spoken before "color": it is kept; punctuation is kept.
+    assert spoken_text(text, timed, 9) == "Black and white are not part of the color wheel."
+    assert spoken_text(text, timed, 11) == "Black and white are not part of the color wheel. In painting,"
+    assert spoken_text("x y", [Word("zz", 0, 1)], 1) == "zz"  # unmatched: the timed words' text
