@@ -105,3 +105,11 @@ def test_voice_pool_from_config_drops_an_agent_listed_as_user():
     assert pool.agent.name == "en-us" and {v.name for v in pool.voices} == {"en+m3", "en-029+f2"}
     with pytest.raises(ValueError, match="distinct"):
         build_voice_pool(TTSConfig(agent_voice="en-us", user_voices=["en-us"]), seed=1)
+
+
+def test_bench_reports_faster_than_real_time():
+    from duplexgen.tts.bench import bench_backends
+
+    res = bench_backends(["Hello there.", "How are you doing today?"])
+    assert set(res) >= {"espeak", "espeak-in-process"}
+    assert all(r["rtf_per_core"] > 5 and r["audio_s"] > 1 for r in res.values())
