@@ -1,12 +1,12 @@
-"""`duplexgen eval CHECKPOINT SHARD_DIR --out DIR [--reference] [key=value ...]`.
+"""`duplexgen eval CHECKPOINT SHARD_DIR [key=value ...] --out DIR [--reference]`.
 
 Thin layer over :func:`duplexgen.training.eval.run.run_eval`; config keys are the fields of
 :class:`EvalConfig` (listed in ``--help``). The lead wires ``register`` into the main CLI.
 
 Example::
 
-    duplexgen eval runs/tiny/checkpoints/last out/eval/shards --out out/eval/model vad=silero max_conversations=50
-    duplexgen eval - out/eval/shards --out out/eval/reference --reference vad=energy
+    duplexgen eval runs/tiny/checkpoints/last out/eval/shards vad=silero max_conversations=50 --out out/eval/model
+    duplexgen eval - out/eval/shards vad=energy --out out/eval/reference --reference
 """
 
 from __future__ import annotations

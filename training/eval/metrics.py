@@ -124,14 +124,16 @@ def barge_in(
 ) -> list[dict[str, Any]]:
     """One result per interruption start: did the agent stop within ``max_latency`` after it?
 
-    The agent speech "at" the interruption is the interval containing ``t`` (or ending at most
-    ``pre_s`` before it: a pause between words is not a stop). Latency is clipped at 0 for an agent
-    that was already pausing. Pauses shorter than ``min_pause_s`` do not end the agent's speech.
+    The agent speech "at" the interruption is the interval containing ``t``, else one starting at most
+    ``pre_s`` after it (``t`` fell in a pause and the agent went on talking), else one ending at most
+    ``pre_s`` before it (latency 0: the agent had just finished). Pauses shorter than ``min_pause_s`` do not end the agent's speech.
     ``success`` is None (not scored) when the agent was not speaking."""
     agent = merge_intervals(agent_intervals, max_gap=min_pause_s)
     out = []
     for t in interruption_starts:
-        iv = covering(agent, t, before=pre_s)
+        # Speaking at t; else resuming within pre_s after t (t fell in a pause between phrases: it went
+        # on talking over the user); else having just finished within pre_s before t.
+        iv = covering(agent, t) or next(((s, e) for s, e in agent if t < s <= t + pre_s), None) or covering(agent, t, before=pre_s)
         if iv is None:
             out.append({"t": float(t), "success": None, "latency": None, "stop": None, "reason": "agent_silent"})
             continue
