@@ -126,6 +126,15 @@ def test_reference_eval_scores_the_data_as_built(eval_shards, tmp_path):
         assert (out / name).stat().st_size > 5000
 
 
+def test_user_events_from_vad_match_the_supervisions_on_clean_data(eval_shards, tmp_path):
+    a = run_eval(None, str(eval_shards), str(tmp_path / "a"), EvalConfig(vad="energy", timelines=0), reference=True)
+    b = run_eval(None, str(eval_shards), str(tmp_path / "b"), EvalConfig(vad="energy", timelines=0, user_events="vad"), reference=True)
+    assert b["config"]["user_events"] == "vad"
+    for key in ("turn_taking", "barge_in"):
+        assert b[key]["rate"] == a[key]["rate"] == 1.0
+        assert b[key]["latency"]["mean"] == pytest.approx(a[key]["latency"]["mean"], abs=2e-3)
+
+
 def test_eval_cli_reference_mode(eval_shards, tmp_path, capsys):
     from duplexgen.training.eval.cli import register
 
