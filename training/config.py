@@ -121,7 +121,6 @@ class TrainConfig:
     batch_duration: float = _help("seconds of audio per batch per worker (paper: 1000 on an A100 80GB)", 1000.0)
     num_buckets: int = _help("duration buckets of Lhotse's DynamicBucketingSampler", 5)
     bucket_buffer_size: int = _help("cuts held by the bucketing sampler to fill buckets", 5000)
-    shuffle_buffer_size: int = _help("cuts held for shuffling before bucketing", 10000)
     max_cut_duration: Optional[float] = _help("drop conversations longer than this (seconds); null = keep all", None)
     infinite: bool = _help("true: repeat the data forever and stop at max_steps; false: stop after max_epochs", True)
     max_epochs: int = _help("epochs when infinite is false", 1)

@@ -140,7 +140,7 @@ class BatchStream:
         cuts = open_cuts(mine, seed=cfg.seed + 1000 * rank, infinite=cfg.infinite, max_cut_duration=cfg.max_cut_duration)
         self.sampler = DynamicBucketingSampler(
             cuts, max_duration=cfg.batch_duration, num_buckets=cfg.num_buckets, shuffle=True, seed=cfg.seed,
-            buffer_size=cfg.bucket_buffer_size, shuffle_buffer_size=cfg.shuffle_buffer_size, drop_last=False,
+            buffer_size=cfg.bucket_buffer_size, drop_last=False,
             world_size=world_size if split_batches else 1, rank=rank if split_batches else 0,
         )
         self.dataset = DuplexBatchDataset(tokenizer, codec_id, cfg.use_precomputed_codes)
