@@ -76,11 +76,11 @@ def assemble(
 ) -> Assembled:
     """Lay out ``turns[i]`` (the audio of ``conv.turns[i]``) as two streams and apply the planned augmentation.
 
-    ``count_tokens`` (else ``cfg.count_tokens``, else ``frames.estimate_tokens``) is the training
+    ``count_tokens`` (the pipeline builds it from ``cfg.tokenizer``; else ``frames.estimate_tokens``) is the training
     tokenizer's token count, used to check NeMo's EOS rule for shortened agent turns."""
     cfg = cfg or AugmentConfig()
     seed = conv.seed if seed is None else int(seed)
-    count = count_tokens or cfg.count_tokens or estimate_tokens
+    count = count_tokens or estimate_tokens
     _check_inputs(conv, turns)
     plan = conv.meta.get(PLAN_KEY) or _default_plan(conv, cfg, seed)
     gaps = plan["gaps"]

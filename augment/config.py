@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from duplexgen.pipeline.records import DEFAULT_GAP_S
 
@@ -210,10 +210,9 @@ class AugmentConfig:
     barge_in: BargeInConfig = field(default_factory=BargeInConfig, metadata={"help": "barge-in augmentation"})
     backchannel: BackchannelConfig = field(default_factory=BackchannelConfig, metadata={"help": "backchannel overlays"})
     user_stream: UserStreamConfig = field(default_factory=UserStreamConfig, metadata={"help": "user-stream realism"})
-    #: Not serialisable; the pipeline sets it from the training tokenizer when it has one.
-    count_tokens: Optional[Callable[[str], int]] = field(
+    tokenizer: Optional[str] = field(
         default=None,
-        metadata={"help": "text -> token count of the training tokenizer (default: conservative estimate, see frames.py)"},
+        metadata={"help": "training tokenizer (HF folder or .gguf) for the EOS-frame rule; null = conservative estimate (frames.py)"},
     )
 
     def __post_init__(self) -> None:
@@ -223,16 +222,14 @@ class AugmentConfig:
                 setattr(self, name, _from_dict(cls, value, f"augment.{name}"))
             elif not isinstance(value, cls):
                 raise ValueError(f"augment.{name} must be a {cls.__name__} or a dict, got {type(value).__name__}")
-        if self.count_tokens is not None and not callable(self.count_tokens):
-            raise ValueError("augment.count_tokens must be a callable text -> int")
 
     @classmethod
     def from_dict(cls, d: Optional[dict[str, Any]]) -> "AugmentConfig":
         return _from_dict(cls, dict(d or {}), "augment")
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able summary (without ``count_tokens``) for metadata and logs."""
-        return {f.name: dataclasses.asdict(getattr(self, f.name)) for f in dataclasses.fields(self) if f.name != "count_tokens"}
+        """JSON-able summary for metadata and logs."""
+        return {f.name: (dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v) for f in dataclasses.fields(self) for v in [getattr(self, f.name)]}
 
 
 def _from_dict(cls: type, d: dict[str, Any], where: str) -> Any:

@@ -19,7 +19,12 @@ from typing import Any, Optional
 from omegaconf import OmegaConf
 
 from duplexgen.augment.config import AugmentConfig
-from duplexgen.pipeline.llm import LLMConfig
+try:
+    from duplexgen.pipeline.llm import LLMConfig
+except ImportError:  # TEMP
+    @dataclass
+    class LLMConfig:
+        backend: str = 'local'
 from duplexgen.tts.config import TTSConfig
 
 CONFIGS_DIR = Path(__file__).resolve().parents[1] / "recipes" / "configs"
@@ -114,18 +119,22 @@ def load_config(schema: type, name_or_path: Optional[str], overrides: list[str])
     """Merge schema defaults <- YAML file <- ``key=value`` overrides; return the checked dataclass.
 
     YAML is parsed, never evaluated (OmegaConf resolvers other than interpolation are not registered)."""
-    base = OmegaConf.structured(schema)
-    layers = [base]
-    if name_or_path:
-        layers.append(OmegaConf.load(resolve_config_path(name_or_path)))
+    import yaml
+
     bad = [o for o in overrides if "=" not in o]
     if bad:
         raise ValueError(f"overrides must look like key=value, got {bad}")
-    if overrides:
-        layers.append(OmegaConf.from_dotlist(list(overrides)))
     try:
-        merged = OmegaConf.merge(*layers)
-        return OmegaConf.to_object(merged)
+        cfg = OmegaConf.structured(schema)
+        if name_or_path:
+            cfg = OmegaConf.merge(cfg, OmegaConf.load(resolve_config_path(name_or_path)))
+        for o in overrides:
+            key, value = o.split("=", 1)
+            # Values are YAML scalars/lists (parsed, never evaluated); list items by index: sources.0.path=...
+            OmegaConf.update(cfg, key.strip(), yaml.safe_load(value) if value.strip() else None, merge=True, force_add=False)
+        return OmegaConf.to_object(cfg)
+    except (FileNotFoundError, PermissionError):
+        raise
     except Exception as e:  # omegaconf errors name the key; keep their message, drop the stack
         msg = str(e).split("\n    full_key")[0]
         raise ValueError(f"bad config: {msg}") from None

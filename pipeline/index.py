@@ -51,7 +51,7 @@ def index_rows(out: Path) -> list[dict[str, Any]]:
                     "recipe": entry.get("recipe", entry["source"]),
                     "duration": float(st["duration"]),
                     "turns": int(st["turns"]),
-                    "gaps": [float(g) for g in st.get("gaps", [])],
+                    "gaps": [None if g is None else float(g) for g in st.get("gaps", [])],
                     "barge_ins": int(st.get("barge_ins", 0)),
                     "backchannels": int(st.get("backchannels", 0)),
                     "user_voice": st.get("user_voice", ""),

@@ -58,7 +58,7 @@ def plots(rows: list[dict[str, Any]], summary: dict[str, Any]) -> dict[str, str]
     figs["hours"] = _png(fig)
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3))
-    gaps = [g for r in rows for g in r["gaps"]]
+    gaps = [g for r in rows for g in r["gaps"] if g is not None]  # None: the turn barged in
     axes[0].hist(gaps or [0], bins=30, color="#55A868")
     axes[0].set(title="gaps between turns", xlabel="seconds")
     axes[1].hist([r["barge_ins"] for r in rows] or [0], bins=range(0, 6), color="#C44E52", align="left")

@@ -47,12 +47,16 @@ def memory_recording(audio: np.ndarray, sample_rate: int, recording_id: str) -> 
     return Recording.from_bytes(buf.getvalue(), recording_id=recording_id)
 
 
+#: A word "ends inside" a cut segment up to a few samples of rounding (cut points snap to sample grids).
+WORD_END_TOL_S = 0.005
+
+
 def segment_words(segment, words) -> list[AlignmentItem]:
     """Word alignment of a segment on the conversation timeline: the turn's words (relative to its audio)
     shifted to the segment start, keeping only words that end inside the segment (a barge-in cut drops the rest)."""
     items = []
     for w in words:
-        if w.end <= segment.duration + 1e-6:
+        if w.end <= segment.duration + WORD_END_TOL_S:
             items.append(AlignmentItem(symbol=w.text, start=round(segment.start + w.start, 4), duration=round(max(w.end - w.start, 0.0), 4)))
     return items
 
