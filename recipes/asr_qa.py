@@ -1,0 +1,352 @@
+"""ASR-QA: real speech from an ASR corpus as the user turn, an LLM answer as the agent turn (SALM-Duplex: 20k hours).
+
+Any ASR corpus with transcripts works (LibriSpeech, MLS, Common Voice, your own), given as
+
+- a NeMo JSON Lines manifest: ``{"audio_filepath", "duration", "text", "offset" (optional)}`` per
+  utterance, paths absolute or relative to the manifest's folder; or
+- Lhotse manifests: a cuts manifest (``*cuts*.jsonl[.gz]``/``.json``; one utterance per supervision),
+  or a supervisions manifest with its recordings manifest beside it (``*supervisions*`` ->
+  ``*recordings*``).
+
+The recipe keeps the real audio on the user turn (:class:`Turn` ``audio_path``/``audio_offset``/
+``audio_duration``) and asks the LLM stage for the answer (``meta["llm"] = {"task": "answer"}``).
+With ``chain: N`` it chains N consecutive utterances into one N-exchange conversation: row ``i`` with
+``i % N == 0`` starts a conversation of rows ``i..i+N-1``, the other rows are skipped with a
+:class:`ChainedRow` reject (a RejectError subclass) so every utterance is used once.
+
+Options: ``chain`` (1), ``max_audio_s`` (20: longer utterances are skipped, or cut with
+``too_long: clip``, which leaves the transcript longer than the audio; the user transcript is not a
+training target of the duplex model, the answer is), ``min_audio_s`` (0.3), ``audio_root`` (the
+folder audio must lie in; default: the manifest's folder).
+
+At render time :func:`load_user_audio` reads the span (soundfile, offset/duration), mixes to mono,
+resamples with soxr to 16 kHz, trims leading/trailing silence and levels it (RMS to -23 dBFS, peak
+at most -1 dBFS).
+
+Example::
+
+    rows = list(read_rows("dev-clean.nemo.jsonl"))
+    conv = to_conversation(rows[0], seed=1, chain=2)  # user turns carry audio, agent turns are ""
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+import numpy as np
+
+from duplexgen.pipeline.records import AGENT, AGENT_SAMPLE_RATE, USER, USER_SAMPLE_RATE, Conversation, RejectError, RenderedTurn, Turn
+from duplexgen.recipes.base import Recipe, SourceRow, check_input_file, conversation_id, register
+from duplexgen.recipes.normalize import apply_options
+
+NAME = "asr_qa"
+#: How many following utterances each row carries, so that ``chain`` up to this works.
+MAX_CHAIN = 8
+DEFAULT_MAX_AUDIO_S = 20.0
+DEFAULT_MIN_AUDIO_S = 0.3
+
+
+class ChainedRow(RejectError):
+    """A row used inside an earlier row's chained conversation: skipped, not an error in the data."""
+
+
+# --- reading manifests ----------------------------------------------------------------------
+
+
+def _open_text(path: str):
+    return gzip.open(path, "rt", encoding="utf-8") if path.endswith(".gz") else open(path, encoding="utf-8")
+
+
+def _is_lhotse(path: str) -> bool:
+    """NeMo manifests have ``audio_filepath`` on every line; anything else is read as a Lhotse manifest."""
+    if "supervisions" in Path(path).name:
+        return True
+    with _open_text(path) as f:
+        for line in f:
+            if line.strip():
+                return '"audio_filepath"' not in line
+    return False
+
+
+def _nemo_utterances(path: str) -> Iterator[tuple[dict[str, Any] | None, str | None]]:
+    with _open_text(path) as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as e:
+                yield None, f"line {lineno}: malformed JSON ({e.msg} at column {e.colno})"
+                continue
+            if not isinstance(rec, dict):
+                yield None, f"line {lineno}: JSON {type(rec).__name__}, expected an object"
+                continue
+            yield {
+                "audio_filepath": rec.get("audio_filepath"),
+                "offset": rec.get("offset", 0.0),
+                "duration": rec.get("duration"),
+                "text": rec.get("text"),
+                "speaker": rec.get("speaker", rec.get("speaker_id")),
+                "utt_id": rec.get("utt_id", rec.get("id")),
+            }, None
+
+
+def _lhotse_utterances(path: str) -> Iterator[tuple[dict[str, Any] | None, str | None]]:
+    """One utterance per supervision, from cuts or from supervisions + recordings."""
+    from lhotse.serialization import load_manifest_lazy_or_eager
+    from lhotse.cut import Cut
+
+    name = Path(path).name
+    if "supervisions" in name:
+        rec_path = Path(path).with_name(name.replace("supervisions", "recordings"))
+        if not rec_path.exists():
+            raise FileNotFoundError(f"{path}: its recordings manifest {rec_path} is missing (keep them side by side)")
+        from lhotse import CutSet
+
+        items = CutSet.from_manifests(
+            recordings=load_manifest_lazy_or_eager(rec_path), supervisions=load_manifest_lazy_or_eager(path)
+        ).trim_to_supervisions(keep_overlapping=False)
+    else:
+        items = load_manifest_lazy_or_eager(path)
+    for cut in items:
+        if not isinstance(cut, Cut):
+            yield None, f"not a cut: {type(cut).__name__} (give a cuts or supervisions manifest)"
+            continue
+        if cut.has_recording is False or getattr(cut, "recording", None) is None:
+            yield None, f"cut {cut.id} has no single recording (mixed cuts are not supported: flatten them first)"
+            continue
+        sources = cut.recording.sources
+        if len(sources) != 1 or sources[0].type != "file":
+            yield None, f"cut {cut.id}: recording {cut.recording.id} is not one audio file"
+            continue
+        for sup in cut.supervisions:
+            start = max(0.0, sup.start)
+            end = min(cut.duration, sup.end)
+            yield {
+                "audio_filepath": sources[0].source,
+                "offset": round(cut.start + start, 6),
+                "duration": round(end - start, 6),
+                "text": sup.text,
+                "speaker": sup.speaker,
+                "utt_id": sup.id,
+            }, None
+
+
+def read_rows(path: str) -> Iterator[SourceRow]:
+    """Each utterance as a row carrying itself and the next MAX_CHAIN-1 utterances (for chaining)."""
+    check_input_file(path)
+    root = str(Path(path).resolve().parent)
+    reader = _lhotse_utterances if _is_lhotse(path) else _nemo_utterances
+    window: list[tuple[dict | None, str | None]] = []
+
+    def emit(i: int) -> SourceRow:
+        rec, err = window[0]
+        if err:
+            return SourceRow(NAME, str(i), error=err)
+        return SourceRow(NAME, str(i), data={"utterances": [r for r, _ in window], "manifest_dir": root})
+
+    i = 0
+    for pair in reader(path):
+        window.append(pair)
+        if len(window) == MAX_CHAIN:
+            yield emit(i)
+            window.pop(0)
+            i += 1
+    while window:
+        yield emit(i)
+        window.pop(0)
+        i += 1
+
+
+# --- rows -> conversations ------------------------------------------------------------------
+
+
+def resolve_audio_path(audio_filepath: str, manifest_dir: str, audio_root: Optional[str]) -> str:
+    """Absolute path of an utterance's audio; RejectError when it escapes the dataset root."""
+    p = Path(audio_filepath)
+    if not p.is_absolute():
+        p = Path(manifest_dir) / p
+    p = Path(os.path.normpath(p))
+    root = Path(os.path.normpath(audio_root or manifest_dir))
+    if root != p and root not in p.parents:
+        raise RejectError(
+            f"audio path outside the dataset root ({audio_filepath} -> {p} is not under {root}; set options.audio_root)",
+            stage="source",
+        )
+    return str(p)
+
+
+def _utterance_turn(utt: Optional[dict[str, Any]], manifest_dir: str, options: dict[str, Any]) -> Turn:
+    if utt is None:
+        raise RejectError("unreadable manifest line in the chain", stage="source")
+    path, text, dur, offset = utt.get("audio_filepath"), utt.get("text"), utt.get("duration"), utt.get("offset") or 0.0
+    if not isinstance(path, str) or not path:
+        raise RejectError("missing field 'audio_filepath'", stage="source")
+    if not isinstance(text, str) or not text.strip():
+        raise RejectError("missing or empty transcript (field 'text')", stage="source")
+    if not isinstance(dur, (int, float)) or isinstance(dur, bool) or not math.isfinite(dur) or dur <= 0:
+        raise RejectError(f"bad duration ({dur!r}; the manifest needs duration > 0 in seconds)", stage="source")
+    if not isinstance(offset, (int, float)) or offset < 0:
+        raise RejectError(f"bad offset ({offset!r}; must be >= 0 seconds)", stage="source")
+    max_s = float(options.get("max_audio_s", DEFAULT_MAX_AUDIO_S))
+    min_s = float(options.get("min_audio_s", DEFAULT_MIN_AUDIO_S))
+    if dur < min_s:
+        raise RejectError(f"audio too short ({dur:.2f} s < min_audio_s {min_s})", stage="source")
+    if dur > max_s:
+        if options.get("too_long", "skip") != "clip":
+            raise RejectError(f"audio too long ({dur:.2f} s > max_audio_s {max_s}; raise it or set too_long: clip)", stage="source")
+        dur = max_s
+    audio_path = resolve_audio_path(path, manifest_dir, options.get("audio_root"))
+    return Turn(USER, " ".join(text.split()), audio_path=audio_path, audio_offset=float(offset), audio_duration=float(dur))
+
+
+def to_conversation(row: SourceRow, seed: int, **options) -> Conversation:
+    item = f"{NAME}:{row.row_id}"
+    if row.error:
+        raise RejectError(row.error, stage="source", item=item)
+    chain = int(options.get("chain", 1))
+    if not 1 <= chain <= MAX_CHAIN:
+        raise ValueError(f"sources[].options.chain must be in [1, {MAX_CHAIN}], got {chain}")
+    index = int(row.row_id)
+    if index % chain:
+        raise ChainedRow(f"chained into an earlier conversation (row {index - index % chain}, chain {chain})", stage="source", item=item)
+    data = row.data or {}
+    utterances = data.get("utterances", [])[:chain]
+    turns: list[Turn] = []
+    for k, utt in enumerate(utterances):
+        try:
+            user = _utterance_turn(utt, data["manifest_dir"], options)
+        except RejectError as e:
+            if k == 0:
+                raise RejectError(e.reason, stage="source", item=item) from None
+            break  # a chain ends early at a bad utterance; the good prefix is kept
+        turns += [user, Turn(AGENT, "")]
+    first = utterances[0] or {}
+    utt_id = first.get("utt_id") or Path(str(first.get("audio_filepath", ""))).stem
+    conv = Conversation(
+        id=conversation_id(NAME, f"{row.row_id}-{utt_id}", seed),
+        source=NAME,
+        recipe=NAME,
+        row_id=row.row_id,
+        seed=seed,
+        turns=turns,
+        meta={
+            "llm": {"task": "answer"},
+            "max_audio_s": float(options.get("max_audio_s", DEFAULT_MAX_AUDIO_S)),
+            "utterances": [str((u or {}).get("utt_id") or "") for u in utterances[: len(turns) // 2]],
+        },
+    )
+    return apply_options(conv, options)
+
+
+# --- audio ----------------------------------------------------------------------------------
+
+
+def _parse_channel(path: str) -> tuple[str, Optional[int]]:
+    """``file.wav#channel=1`` selects one channel of a multi-channel file (real two-channel dialogs)."""
+    if "#channel=" in path and not os.path.exists(path):
+        base, _, ch = path.rpartition("#channel=")
+        if ch.isdigit():
+            return base, int(ch)
+    return path, None
+
+
+def trim_silence(audio: np.ndarray, sr: int, *, threshold_db: float = -40.0, pad_s: float = 0.05) -> np.ndarray:
+    """Cut leading/trailing stretches quieter than ``threshold_db`` below the peak (20 ms frames),
+    keeping ``pad_s`` of margin, so that the supervision starts and ends with the speech."""
+    if audio.size == 0:
+        return audio
+    frame = max(1, int(0.02 * sr))
+    n = len(audio) // frame
+    if n < 3:
+        return audio
+    rms = np.sqrt(np.mean(audio[: n * frame].reshape(n, frame).astype(np.float64) ** 2, axis=1) + 1e-12)
+    loud = np.nonzero(20 * np.log10(rms / (rms.max() + 1e-12)) > threshold_db)[0]
+    if loud.size == 0:
+        return audio
+    pad = int(pad_s * sr)
+    start = max(0, loud[0] * frame - pad)
+    end = min(len(audio), (loud[-1] + 1) * frame + pad)
+    return audio[start:end]
+
+
+def level(audio: np.ndarray, *, target_rms_db: float = -23.0, peak_db: float = -1.0) -> np.ndarray:
+    """RMS to ``target_rms_db`` dBFS, then scaled down if the peak would pass ``peak_db``."""
+    rms = float(np.sqrt(np.mean(audio.astype(np.float64) ** 2)))
+    if rms < 1e-6:
+        return audio.astype(np.float32)
+    out = audio * (10 ** (target_rms_db / 20) / rms)
+    peak = float(np.max(np.abs(out)))
+    limit = 10 ** (peak_db / 20)
+    if peak > limit:
+        out = out * (limit / peak)
+    return out.astype(np.float32)
+
+
+def load_user_audio(turn: Turn, *, max_audio_s: float, target_sr: Optional[int] = None) -> RenderedTurn:
+    """A turn's real audio as a RenderedTurn: read, mono, resampled, trimmed, levelled.
+
+    ``target_sr`` defaults to the stream's rate (16 kHz user, 22.05 kHz agent). RejectError for an
+    unreadable, silent, zero-length or too long span."""
+    import soundfile as sf
+    import soxr
+
+    if target_sr is None:
+        target_sr = USER_SAMPLE_RATE if turn.role == USER else AGENT_SAMPLE_RATE
+    if not turn.audio_path:
+        raise RejectError("turn has no audio_path", stage="audio")
+    path, channel = _parse_channel(turn.audio_path)
+    if not os.path.isfile(path):
+        raise RejectError(f"audio file not found ({path})", stage="audio")
+    try:
+        info = sf.info(path)
+        start = int(round(turn.audio_offset * info.samplerate))
+        frames = -1 if turn.audio_duration is None else int(round(turn.audio_duration * info.samplerate))
+        if start >= info.frames:
+            raise RejectError(f"offset past the end of the file ({turn.audio_offset:.2f} s >= {info.duration:.2f} s in {path})", stage="audio")
+        audio, sr = sf.read(path, start=start, frames=frames, dtype="float32", always_2d=True)
+    except RejectError:
+        raise
+    except Exception as e:  # noqa: BLE001 - libsndfile raises several types for broken files
+        raise RejectError(f"unreadable audio ({path}: {type(e).__name__}: {e})", stage="audio") from None
+    if channel is not None:
+        if channel >= audio.shape[1]:
+            raise RejectError(f"channel {channel} not in a {audio.shape[1]}-channel file ({path})", stage="audio")
+        mono = audio[:, channel]
+    else:
+        mono = audio.mean(axis=1)
+    if mono.size == 0:
+        raise RejectError(f"zero-length audio ({path} at {turn.audio_offset:.2f} s)", stage="audio")
+    if len(mono) / sr > max_audio_s + 0.05:
+        raise RejectError(f"audio too long ({len(mono) / sr:.2f} s > max_audio_s {max_audio_s})", stage="audio")
+    if sr != target_sr:
+        mono = soxr.resample(mono, sr, target_sr, quality="HQ").astype(np.float32)
+    if float(np.max(np.abs(mono))) < 1e-4:
+        raise RejectError(f"silent audio ({path} at {turn.audio_offset:.2f} s)", stage="audio")
+    mono = level(trim_silence(mono, target_sr))
+    return RenderedTurn(
+        role=turn.role,
+        text=turn.text,
+        audio=mono,
+        sample_rate=target_sr,
+        voice=f"real:{Path(path).stem}" + (f":ch{channel}" if channel is not None else ""),
+        timing_source="none",
+        kind=turn.kind,
+        meta={"audio_path": path, "source_sample_rate": int(sr), "offset": turn.audio_offset},
+    )
+
+
+RECIPE = register(
+    Recipe(
+        name=NAME,
+        read_rows=read_rows,
+        to_conversation=to_conversation,
+        sample_file="asr_qa_manifest.jsonl",
+        description="real ASR speech (NeMo or Lhotse manifest) as the user turn, LLM answers as the agent turn",
+    )
+)
