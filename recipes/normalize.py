@@ -251,8 +251,7 @@ def expand_with_rules(text: str) -> str:
     t = re.sub(r"\b(\d{1,2}):(\d{2})\b", lambda m: _time(m.group(1), m.group(2)), t)
     t = re.sub(r"\b(1[1-9]\d\d|20\d\d)s\b", lambda m: _decade(int(m.group(1))), t)
     t = re.sub(r"\b(\d+)(st|nd|rd|th)\b", lambda m: _n2w(int(m.group(1)), "ordinal"), t)
-    units = "|".join(sorted((re.escape(u) for u in _UNITS), key=len, reverse=True))
-    t = re.sub(r"(" + _NUM + r")\s?(" + units + r")(?![A-Za-z])", lambda m: f"{_cardinal(m.group(1))} {_unit(m.group(1), m.group(2))}", t)
+    t = expand_units(t)
     t = re.sub(r"(?<![\d.,])(1[1-9]\d\d|20\d\d)(?![\d,]|\.\d)", lambda m: _n2w(int(m.group(1)), "year"), t)
     t = re.sub(r"(?<![\w.])(-)?(" + _NUM + r")(?![\w])", lambda m: ("minus " if m.group(1) else "") + _cardinal(m.group(2)), t)
     t = re.sub(r"(?<=\w)/(?=\w)", " or ", t)
@@ -260,6 +259,22 @@ def expand_with_rules(text: str) -> str:
         t = t.replace(sym, word)
     t = re.sub(r"(\d)", lambda m: f" {_n2w(int(m.group(1)))} ", t)  # stray digits inside words (e.g. "mp3")
     return _WS.sub(" ", t).replace(" ,", ",").replace(" .", ".").strip()
+
+
+_PER = {"s": "second", "sec": "second", "h": "hour", "hr": "hour", "min": "minute", "day": "day", "kg": "kilogram", "m": "meter"}
+_UNIT_RE = "|".join(sorted((re.escape(u) for u in _UNITS), key=len, reverse=True))
+_MEASURE = re.compile(r"(" + _NUM + r")\s?(" + _UNIT_RE + r")(?:/(" + "|".join(_PER) + r"))?(?![A-Za-z])")
+
+
+def expand_units(text: str) -> str:
+    """"500 g" -> "five hundred grams", "3 km/s" -> "three kilometers per second" (run before the
+    WFST normalizer too: it reads lone unit letters such as "g" or "W" as letters)."""
+
+    def one(m: re.Match) -> str:
+        per = f" per {_PER[m.group(3)]}" if m.group(3) else ""
+        return f"{_cardinal(m.group(1))} {_unit(m.group(1), m.group(2))}{per}"
+
+    return _MEASURE.sub(one, text)
 
 
 def _money_scaled(m: re.Match) -> str:
@@ -303,6 +318,7 @@ def expand_numbers(text: str, mode: str = "auto") -> str:
     normalizer = _nemo() if use_nemo else None
     if mode == "nemo" and normalizer is None:
         raise RuntimeError("normalize.numbers=nemo but nemo_text_processing is not usable: pip install nemo_text_processing")
+    text = expand_units(text)
     out = []
     for sent in _SENT_SPLIT.split(text):
         if not _NEEDS_EXPANSION.search(sent):
