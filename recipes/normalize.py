@@ -180,7 +180,6 @@ def _nemo():
     with _nemo_lock:
         if _nemo_normalizer is None and not _nemo_failed:
             try:
-                logging.getLogger("NeMo-text-processing").setLevel(logging.WARNING)
                 from nemo_text_processing.text_normalization.normalize import Normalizer
 
                 cache = os.environ.get(
@@ -188,7 +187,8 @@ def _nemo():
                 )
                 os.makedirs(cache, exist_ok=True)
                 _nemo_normalizer = Normalizer(input_case="cased", lang="en", cache_dir=cache)
-                logging.getLogger("NeMo-text-processing").setLevel(logging.WARNING)  # it logs every sentence at INFO
+                # It logs every sentence at INFO and resets its level on later imports: filter instead.
+                logging.getLogger("NeMo-text-processing").addFilter(lambda r: r.levelno >= logging.WARNING)
             except Exception as e:  # noqa: BLE001 - an unusable install falls back to the rules
                 log.warning("nemo_text_processing unusable (%s: %s); using the rule-based normalizer", type(e).__name__, e)
                 _nemo_failed = True
@@ -363,7 +363,7 @@ def normalize_for_speech(
     before = _letters(text)
     t, changes = strip_markup(text)
     letters = _letters(t)
-    if letters < cfg.min_letters:
+    if letters < cfg.min_letters and not re.search(r"\d", t):
         removed = ", ".join(changes) or "nothing"
         raise RejectError(f"no speakable text left after normalization (removed {removed})", stage="normalize")
     if before and letters / before < cfg.min_kept_fraction and set(changes) & {"code_block", "url", "table", "email", "html"}:
@@ -377,6 +377,8 @@ def normalize_for_speech(
     if expanded != t:
         changes.append("numbers")
         t = expanded
+    if _letters(t) < cfg.min_letters:  # e.g. only punctuation and symbols that have no spoken form
+        raise RejectError(f"no speakable text left after normalization (removed {', '.join(changes) or 'nothing'})", stage="normalize")
     if len(t) > cfg.max_turn_chars:
         if role != "agent" or cfg.long_turn == "reject":
             raise RejectError(
