@@ -52,14 +52,21 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     counter = hf_token_counter(args.tokenizer) if args.tokenizer else None
     report = validate_dir(Path(args.shard_dir), count_tokens=counter, limit=args.limit)
+    audit = None
+    if args.audit:
+        from duplexgen.training.eval.audit import AuditConfig, audit_dir, format_audit
+
+        audit = audit_dir(Path(args.shard_dir), limit=args.limit, cfg=AuditConfig())
     if args.json:
-        print(json.dumps({"cuts": report.cuts, "seconds": report.seconds, "shard_dirs": report.shard_dirs, "violations": report.violations}, indent=1))
+        print(json.dumps({"cuts": report.cuts, "seconds": report.seconds, "shard_dirs": report.shard_dirs, "violations": report.violations, "audit": audit}, indent=1, default=str))
     else:
         print(f"checked {report.cuts} conversations ({report.seconds / 3600:.4f} h) in {len(report.shard_dirs)} shard folder(s)")
         for line in report.violations[: args.max_print]:
             print(f"  VIOLATION {line}")
         if len(report.violations) > args.max_print:
             print(f"  ... and {len(report.violations) - args.max_print} more")
+        if audit is not None:
+            print(format_audit(audit))
         print("OK: the shards follow the duplex contract" if report.ok else f"FAILED: {len(report.violations)} violation(s)")
     return 0 if report.ok else 1
 
@@ -98,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--tokenizer", help="training tokenizer (HF folder or .gguf) for the EOS-frame check; default: a conservative estimate")
     v.add_argument("--limit", type=int, help="check at most this many conversations")
     v.add_argument("--json", action="store_true", help="print the report as JSON")
+    v.add_argument("--audit", action="store_true", help="also measure from the audio: gaps, barge-in kept audio and silence after, levels, clipping, supervision/speech agreement")
     v.add_argument("--max-print", type=int, default=50, help="print at most this many violations")
     v.set_defaults(func=cmd_validate)
 
@@ -111,6 +119,7 @@ def _extra_commands():
     regs = []
     for mod, attr in [
         ("duplexgen.training.cli", "register"),
+        ("duplexgen.training.eval.cli", "register"),
         ("duplexgen.pipeline.commands", "register"),
     ]:
         try:

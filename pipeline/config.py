@@ -63,14 +63,14 @@ class RayConfig:
 
     address: Optional[str] = _help("Ray cluster address ('auto' or host:port); null = $RAY_ADDRESS or a local Ray", None)
     num_cpus: Optional[int] = _help("CPUs for a local Ray (null = all)", None)
-    render_workers: int = _help("actors rendering + assembling + writing shards (TTS is the costly part)", 2)
+    render_workers: Optional[int] = _help("actors rendering + assembling + writing shards (TTS is the costly part); null = every CPU not used by the LLM stage", None)
     render_cpus: float = _help("CPUs per render actor", 1.0)
     render_gpus: float = _help("GPUs per render actor (for neural TTS backends)", 0.0)
     llm_workers: int = _help("actors running the LLM stage", 1)
     llm_gpus: float = _help("GPUs per LLM actor (local model)", 0.0)
 
     def __post_init__(self):
-        if self.render_workers < 1:
+        if self.render_workers is not None and self.render_workers < 1:
             raise ValueError(f"ray.render_workers must be >= 1, got {self.render_workers}")
         if self.llm_workers < 1:
             raise ValueError(f"ray.llm_workers must be >= 1, got {self.llm_workers}")

@@ -161,8 +161,10 @@ def build_dataset(cfg: GenerateConfig, tasks: list[ChunkTask]):
     items = [{"task": json.dumps(asdict(t))} for t in tasks]
     # One block per chunk so chunks spread over the actor pool instead of queueing in one block.
     ds = ray.data.from_items(items, override_num_blocks=len(items))
-    ds = ds.map(_source_fn, num_cpus=0.5)
-    if any(t.recipe in LLM_RECIPES for t in tasks):
+    # Reading rows is light I/O: it must not wait for CPUs held by the actor pools (that deadlocks a 2-core machine).
+    ds = ds.map(_source_fn, num_cpus=0)
+    needs_llm = any(t.recipe in LLM_RECIPES for t in tasks)
+    if needs_llm:
         ds = ds.map(
             _LLMActor,
             fn_constructor_kwargs={"cfg_dict": cfg_dict},
@@ -173,11 +175,22 @@ def build_dataset(cfg: GenerateConfig, tasks: list[ChunkTask]):
     ds = ds.map(
         _AudioActor,
         fn_constructor_kwargs={"cfg_dict": cfg_dict},
-        compute=ActorPoolStrategy(size=cfg.ray.render_workers),
+        compute=ActorPoolStrategy(size=render_workers(cfg, needs_llm)),
         num_cpus=cfg.ray.render_cpus,
         num_gpus=cfg.ray.render_gpus,
     )
     return ds
+
+
+def render_workers(cfg: GenerateConfig, needs_llm: bool) -> int:
+    """Size of the render actor pool: as configured, else every CPU the LLM actors leave free."""
+    if cfg.ray.render_workers is not None:
+        return cfg.ray.render_workers
+    import ray
+
+    cpus = int(ray.cluster_resources().get("CPU", 1))
+    reserved = cfg.ray.llm_workers if needs_llm else 0
+    return max(1, int((cpus - reserved) // max(cfg.ray.render_cpus, 1e-3)))
 
 
 class Progress:
