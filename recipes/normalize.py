@@ -249,10 +249,9 @@ def expand_with_rules(text: str) -> str:
     t = re.sub(r"([$€£¥])\s?(" + _NUM + r")(?:\s?(thousand|million|billion|trillion|[kKmMbB])\b)?", lambda m: _money_scaled(m), t)
     t = re.sub(r"\b(\d{1,2}):(\d{2})\s?([ap])\.?m\.?\b", lambda m: _time(m.group(1), m.group(2)) + f" {m.group(3).upper()} M", t, flags=re.I)
     t = re.sub(r"\b(\d{1,2}):(\d{2})\b", lambda m: _time(m.group(1), m.group(2)), t)
-    t = re.sub(r"\b(1[1-9]\d\d|20\d\d)s\b", lambda m: _decade(int(m.group(1))), t)
     t = re.sub(r"\b(\d+)(st|nd|rd|th)\b", lambda m: _n2w(int(m.group(1)), "ordinal"), t)
     t = expand_units(t)
-    t = re.sub(r"(?<![\d.,])(1[1-9]\d\d|20\d\d)(?![\d,]|\.\d)", lambda m: _n2w(int(m.group(1)), "year"), t)
+    t = re.sub(r"(?<![\d.,])(1[1-9]\d\d|20\d\d)(?!\d|[,.]\d)", lambda m: _n2w(int(m.group(1)), "year"), t)
     t = re.sub(r"(?<![\w.])(-)?(" + _NUM + r")(?![\w])", lambda m: ("minus " if m.group(1) else "") + _cardinal(m.group(2)), t)
     t = re.sub(r"(?<=\w)/(?=\w)", " or ", t)
     for sym, word in _SYMBOLS.items():
@@ -274,6 +273,8 @@ def expand_units(text: str) -> str:
         per = f" per {_PER[m.group(3)]}" if m.group(3) else ""
         return f"{_cardinal(m.group(1))} {_unit(m.group(1), m.group(2))}{per}"
 
+    text = re.sub(r"\b(1[1-9]\d\d|20\d\d)s\b", lambda m: _decade(int(m.group(1))), text)  # "1990s", not seconds
+    text = re.sub(r"(?<![\w-])-(?=\d)", "minus ", text)  # a sign, not a range ("10-20") or a dash
     return _MEASURE.sub(one, text)
 
 
