@@ -181,14 +181,14 @@ def _nemo():
         if _nemo_normalizer is None and not _nemo_failed:
             try:
                 from nemo_text_processing.text_normalization.normalize import Normalizer
+                # It logs every sentence at INFO and resets its level on later imports: filter instead.
+                logging.getLogger("NeMo-text-processing").addFilter(lambda r: r.levelno >= logging.WARNING)
 
                 cache = os.environ.get(
                     "DUPLEXGEN_TN_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "duplexgen", "nemo_text_processing")
                 )
                 os.makedirs(cache, exist_ok=True)
                 _nemo_normalizer = Normalizer(input_case="cased", lang="en", cache_dir=cache)
-                # It logs every sentence at INFO and resets its level on later imports: filter instead.
-                logging.getLogger("NeMo-text-processing").addFilter(lambda r: r.levelno >= logging.WARNING)
             except Exception as e:  # noqa: BLE001 - an unusable install falls back to the rules
                 log.warning("nemo_text_processing unusable (%s: %s); using the rule-based normalizer", type(e).__name__, e)
                 _nemo_failed = True

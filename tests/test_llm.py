@@ -314,3 +314,20 @@ def test_stage_dialog_json_retried_on_bad_json(server, tmp_path):
     assert isinstance(bad, RejectError) and "no valid dialog JSON" in bad.reason and "2 tries" in bad.reason
     garden = [r for r in server.requests if "gardening" in r["messages"][-1]["content"]]
     assert len(garden) == 2 and garden[1]["temperature"] > 0  # the retry samples instead of repeating itself
+
+
+def test_stage_dialog_turn_by_turn_mode(server, tmp_path):
+    """dialog_mode turns (the local default): user line, then agent answer, batched across dialogs."""
+    convs = [
+        Conversation(f"topic-{i}", "topic", "topic", str(i), 1, [], meta={"llm": {"task": "dialog", "topic": t, "persona": "a student", "exchanges": 2}})
+        for i, t in enumerate(["green tea", "night trains"])
+    ]
+    out = _stage(server, tmp_path, dialog_mode="turns").process_batch(convs)
+    for conv, topic in zip(out, ["green tea", "night trains"]):
+        assert isinstance(conv, Conversation)
+        assert [t.role for t in conv.turns] == ["user", "agent", "user", "agent"] and all(t.text for t in conv.turns)
+        assert conv.meta["topic"] == topic and conv.meta["llm"]["prompt"] == "dialog_user_v1+answer_v1"
+    # 2 dialogs x 2 exchanges x (user line + agent line); the second user line saw the first exchange.
+    assert len(server.requests) == 8
+    later = [r for r in server.requests if "Person:" in r["messages"][-1]["content"]]
+    assert len(later) == 2 and "Assistant: Here is my answer" in later[0]["messages"][-1]["content"]
