@@ -1,7 +1,11 @@
 """The `duplexgen` command: one subcommand per job, each a thin layer over a plain function.
 
     duplexgen generate CONFIG [key=value ...]   sources -> two-stream Lhotse Shar shards
-    duplexgen validate SHARD_DIR                check shards against the duplex contract
+    duplexgen validate SHARD_DIR [--audit]      check shards against the duplex contract (and measure the audio)
+    duplexgen report OUT_DIR                    HTML report: plots, tables, playable examples
+    duplexgen export webdataset SHARDS OUT      moshi-finetune style stereo WAV + word alignments
+    duplexgen train CONFIG [key=value ...]      train SALM-Duplex on shards (Ray Train)
+    duplexgen eval CHECKPOINT SHARDS --out DIR  barge-in, turn-taking, false alarms from audio
 """
 
 from __future__ import annotations
@@ -121,6 +125,8 @@ def _extra_commands():
         ("duplexgen.training.cli", "register"),
         ("duplexgen.training.eval.cli", "register"),
         ("duplexgen.pipeline.commands", "register"),
+        ("duplexgen.pipeline.bench", "register"),
+        ("duplexgen.training.codec.cli", "register"),
     ]:
         try:
             module = __import__(mod, fromlist=[attr])
@@ -132,13 +138,16 @@ def _extra_commands():
     return regs
 
 
+from duplexgen.pipeline.records import OutputError  # noqa: E402  (light import: no Ray, no torch)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     _quiet_libraries()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (FileNotFoundError, PermissionError, ValueError) as e:
+    except (FileNotFoundError, PermissionError, ValueError, OutputError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

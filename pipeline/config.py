@@ -19,12 +19,7 @@ from typing import Any, Optional
 from omegaconf import OmegaConf
 
 from duplexgen.augment.config import AugmentConfig
-try:
-    from duplexgen.pipeline.llm import LLMConfig
-except ImportError:  # TEMP
-    @dataclass
-    class LLMConfig:
-        backend: str = 'local'
+from duplexgen.pipeline.llm import LLMConfig
 from duplexgen.tts.config import TTSConfig
 
 CONFIGS_DIR = Path(__file__).resolve().parents[1] / "recipes" / "configs"
@@ -127,17 +122,37 @@ def load_config(schema: type, name_or_path: Optional[str], overrides: list[str])
     try:
         cfg = OmegaConf.structured(schema)
         if name_or_path:
-            cfg = OmegaConf.merge(cfg, OmegaConf.load(resolve_config_path(name_or_path)))
+            path = resolve_config_path(name_or_path)
+            data = yaml.safe_load(path.read_text()) or {}
+            if not isinstance(data, dict):
+                raise ValueError(f"{path}: a config is a YAML mapping of keys, got {type(data).__name__}")
+            reject_interpolation(data, str(path))
+            cfg = OmegaConf.merge(cfg, OmegaConf.create(data))
         for o in overrides:
             key, value = o.split("=", 1)
             # Values are YAML scalars/lists (parsed, never evaluated); list items by index: sources.0.path=...
-            OmegaConf.update(cfg, key.strip(), yaml.safe_load(value) if value.strip() else None, merge=True, force_add=False)
+            parsed = yaml.safe_load(value) if value.strip() else None
+            reject_interpolation(parsed, key)
+            OmegaConf.update(cfg, key.strip(), parsed, merge=True, force_add=False)
         return OmegaConf.to_object(cfg)
     except (FileNotFoundError, PermissionError):
         raise
     except Exception as e:  # omegaconf errors name the key; keep their message, drop the stack
         msg = str(e).split("\n    full_key")[0]
         raise ValueError(f"bad config: {msg}") from None
+
+
+def reject_interpolation(value: Any, where: str) -> None:
+    """Configs are data: refuse OmegaConf interpolations such as ${oc.env:SECRET}, which would be evaluated
+    (and could copy a secret from the environment into config.json)."""
+    if isinstance(value, str) and "${" in value:
+        raise ValueError(f"{where}: interpolation '${{...}}' is not allowed in duplexgen configs (got {value!r}); write the value itself")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            reject_interpolation(v, f"{where}.{k}" if where else str(k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            reject_interpolation(v, f"{where}.{i}")
 
 
 def load_generate_config(name_or_path: Optional[str], overrides: list[str] = ()) -> GenerateConfig:

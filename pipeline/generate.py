@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from duplexgen.pipeline.config import GenerateConfig, config_to_dict
+from duplexgen.pipeline.records import OutputError
 from duplexgen.pipeline.stages import (
     AudioStage,
     ChunkTask,
@@ -236,8 +237,14 @@ def generate(cfg: GenerateConfig, *, ray_data: bool = True) -> dict[str, Any]:
         progress = Progress(len(todo))
         if ray_data:
             init_ray(cfg)
-            for row in build_dataset(cfg, todo).iter_rows():
-                progress.update(json.loads(row["result"]))
+            try:
+                for row in build_dataset(cfg, todo).iter_rows():
+                    progress.update(json.loads(row["result"]))
+            except Exception as e:
+                cause = find_output_error(e)
+                if cause is not None:
+                    raise OutputError(str(cause)) from None
+                raise
         else:  # the same stages in-process (debugging, tests of the stage logic)
             llm = LLMChunkStage(cfg.llm, str(out / "cache" / "llm"))
             audio = AudioStage(cfg)
@@ -253,6 +260,17 @@ def generate(cfg: GenerateConfig, *, ray_data: bool = True) -> dict[str, Any]:
     write_index(out)
     write_nemo_input_cfg(out, summary)
     return summary
+
+
+def find_output_error(e: BaseException) -> Optional[BaseException]:
+    """The OutputError behind a (Ray-wrapped) failure, if any: it deserves a plain message, not a stack."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OutputError):
+            return e
+        e = getattr(e, "cause", None) or e.__cause__ or e.__context__
+    return None
 
 
 def write_nemo_input_cfg(out: Path, summary: dict[str, Any]) -> Path:

@@ -134,3 +134,14 @@ def derive_seed(*parts: Any) -> int:
     """A 63-bit seed derived from the run seed and item ids: stable across runs, machines and workers."""
     digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode("utf-8")).digest()
     return int.from_bytes(digest[:8], "big") >> 1
+
+
+class SkipRow(RejectError):
+    """A row that is fine but produces no conversation of its own (e.g. chained into an earlier one):
+    skipped silently, not counted as a reject."""
+
+
+class OutputError(RuntimeError):
+    """Output cannot be written (disk full, read-only, permissions): the run must stop, not reject items.
+
+    Finished shards stay valid; rerunning after fixing the cause resumes."""

@@ -26,7 +26,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from duplexgen.pipeline.records import Conversation, RejectError, derive_seed
+import errno
+
+from duplexgen.pipeline.records import Conversation, OutputError, RejectError, SkipRow, derive_seed
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +91,8 @@ class SourceStage:
                 conv.source = task.source
                 normalize_conversation(conv)
                 convs.append(conv.to_dict())
+            except SkipRow:
+                continue
             except Exception as e:  # noqa: BLE001 - every row failure is a reject, never a crash
                 rejects.append(_reject_from_error(e, task.source, row.row_id, item, "source"))
         return chunk_row(task, convs, rejects)
@@ -231,11 +235,22 @@ class AudioStage:
         for conv in convs:
             try:
                 cuts.append(self.make_cut(conv))
+            except OSError as e:
+                if is_output_failure(e, self.out):
+                    raise OutputError(f"cannot write under {self.out} while rendering {conv.id}: {e}; free space or fix the folder, then rerun to resume") from e
+                rejects.append(_reject_from_error(e, conv.source, conv.row_id, conv.id, "tts"))
             except Exception as e:  # noqa: BLE001 - one conversation's failure never fails the shard
                 rejects.append(_reject_from_error(e, conv.source, conv.row_id, conv.id, "tts"))
         files: dict[str, str] = {}
         if cuts:
-            files = write_shard(cuts, self.out / "shards" / task.source, task.shard_index, self.out / ".staging")
+            shard_dir = self.out / "shards" / task.source
+            try:
+                files = write_shard(cuts, shard_dir, task.shard_index, self.out / ".staging")
+            except OSError as e:
+                raise OutputError(
+                    f"cannot write shard {task.shard_index:06d} of {shard_dir}: {e}; finished shards are intact: "
+                    "free space or fix the folder, then rerun the same command to resume"
+                ) from e
         result = ShardResult(
             source=task.source,
             shard_index=task.shard_index,
@@ -250,6 +265,16 @@ class AudioStage:
         record["stats"] = [cut_stats(c) for c in cuts]
         write_manifest_entry(self.out, task, record)
         return {"result": json.dumps(record)}
+
+
+#: Errors that say the output itself is failing (not one bad item): they stop the run.
+OUTPUT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
+
+
+def is_output_failure(e: OSError, out: Path) -> bool:
+    if e.errno in OUTPUT_ERRNOS:
+        return True
+    return e.errno in (errno.EACCES, errno.EPERM) and str(e.filename or "").startswith(str(out))
 
 
 def cut_stats(cut) -> dict[str, Any]:

@@ -40,7 +40,7 @@ from typing import Any, Iterator, Optional
 
 import numpy as np
 
-from duplexgen.pipeline.records import AGENT, AGENT_SAMPLE_RATE, USER, USER_SAMPLE_RATE, Conversation, RejectError, RenderedTurn, Turn
+from duplexgen.pipeline.records import AGENT, AGENT_SAMPLE_RATE, USER, USER_SAMPLE_RATE, Conversation, RejectError, RenderedTurn, SkipRow, Turn
 from duplexgen.recipes.base import Recipe, SourceRow, check_input_file, conversation_id, register
 from duplexgen.recipes.normalize import apply_options
 
@@ -51,7 +51,7 @@ DEFAULT_MAX_AUDIO_S = 20.0
 DEFAULT_MIN_AUDIO_S = 0.3
 
 
-class ChainedRow(RejectError):
+class ChainedRow(SkipRow):
     """A row used inside an earlier row's chained conversation: skipped, not an error in the data."""
 
 

@@ -15,6 +15,7 @@ Example::
 
 from __future__ import annotations
 
+import os
 from typing import Optional
 
 from duplexgen.tts.base import Synthesis, TTSBackend, Voice
@@ -34,7 +35,7 @@ def build_backend(cfg: TTSConfig) -> TTSBackend:
 
         return OpenAISpeechBackend(
             base_url=cfg.openai_base_url,
-            api_key=cfg.openai_api_key,
+            api_key=os.environ.get(cfg.openai_api_key_env) or None,
             model=cfg.openai_model,
             voices=[*cfg.user_voices, cfg.agent_voice],
             concurrency=cfg.openai_concurrency,

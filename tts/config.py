@@ -45,7 +45,7 @@ class TTSConfig:
     quality_max_wer: float = _help("quality gate: reject turns whose ASR word error rate vs the text is above this", 0.5)
     asr_model_path: Optional[str] = _help("NeMo ASR .nemo checkpoint for quality_gate=nemo", None)
     openai_base_url: str = _help("OpenAI-compatible server base URL (…/v1)", "http://127.0.0.1:8000/v1")
-    openai_api_key: str = _help("API key for the speech server (or $OPENAI_API_KEY)", "none")
+    openai_api_key_env: str = _help("environment variable holding the speech server's API key (keys never go in configs or outputs)", "OPENAI_API_KEY")
     openai_model: str = _help("model name sent to /v1/audio/speech", "tts-1")
     openai_concurrency: int = _help("parallel requests to the speech server per worker", 4)
     openai_retries: int = _help("retries on 429/5xx/connection errors (exponential backoff)", 4)

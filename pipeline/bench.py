@@ -1,0 +1,774 @@
+"""`duplexgen bench`: how fast, how much, and how cost grows, measured side by side in one run.
+
+Every figure is measured on this machine in one invocation, so that ratios (pipeline vs espeak-ng alone,
+1 vs 2 workers, N vs 10N rows) compare runs that saw the same load. CPU time (process + reaped children
++ every Ray process, sampled with psutil) gives the per-core-hour figures; wall time gives throughput;
+peak RSS gives memory. Sections (``--only`` picks some):
+
+* ``efficiency`` -- conversation hours per core-hour of the whole pipeline (in-process and on Ray)
+  against espeak-ng alone replaying exactly the synthesis calls the pipeline made (the physical limit
+  of this backend), with ``tts.espeak_isolate`` on (default) and off.
+* ``stages``     -- where the pipeline's CPU goes: the real stage code runs in-process
+  (``generate(cfg, ray_data=False)``) with timers wrapped around its functions at run time (no hook
+  in the pipeline code; exclusive times, nested calls subtracted).
+* ``scaling``    -- 1 vs 2 render workers on Ray, N vs 10N rows (wall, CPU, driver and worker peak RSS),
+  and the cost of reading a chunk at the start vs the end of a large source file.
+* ``memory``     -- peak RSS of the driver (``getrusage``) and of the Ray workers (psutil sampling).
+* ``reading``    -- audio seconds per second through the trainer's loader (Lhotse Shar ->
+  ``DynamicBucketingSampler`` -> NeMo's ``DuplexS2SDataset``).
+* ``trainer``    -- ``python -m duplexgen.training.gpu_check --tiny`` (CPU): step time and audio
+  seconds/s with codec codes computed on the fly vs precomputed.
+
+Rows are a synthetic Alpaca file made by cycling the shipped sample (each row gets "Item i." so no
+two rows share text and the TTS cache cannot hide work). Results go to ``OUT/bench.json`` and
+``OUT/bench.md``.
+
+Example::
+
+    duplexgen bench --out out/bench                 # the full bench (~6-10 min on 2 cores)
+    duplexgen bench --tiny --only efficiency,stages # a smoke run (CI)
+    res = run_bench(BenchConfig(tiny=True, out="/tmp/b"))
+    res["efficiency"]["headline"]["pipeline_overhead_vs_espeak"]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional
+
+SECTIONS = ("efficiency", "stages", "scaling", "memory", "reading", "trainer")
+#: Rows of the real Alpaca (tatsu-lab/alpaca): the scale at which a chunk's read offset matters.
+ALPACA_ROWS = 52002
+
+
+def _help(text: str, default: Any) -> Any:
+    return field(default=default, metadata={"help": text})
+
+
+@dataclass
+class BenchConfig:
+    """`duplexgen bench`: sizes and repeats of every measurement."""
+
+    out: str = _help("folder for bench.json, bench.md and the scratch runs (work/ is deleted at the end)", "out/bench")
+    tiny: bool = _help("smoke sizes for CI (seconds, not minutes); the numbers are not meaningful", False)
+    only: tuple = _help("sections to run (default: all)", SECTIONS)
+    rows: int = _help("rows of the in-process efficiency/stage runs", 24)
+    ray_rows: int = _help("rows N of the Ray runs (1 vs 2 workers, and N vs 10N)", 32)
+    shard_size: int = _help("rows per shard in every run", 8)
+    repeats: int = _help("repeats of every small measurement (medians are reported)", 3)
+    ray_repeats: int = _help("repeats of the N-row Ray runs (the 10N run runs once)", 2)
+    big_rows: int = _help("rows of the large source file for the read-offset measurement", ALPACA_ROWS)
+    train_steps: int = _help("gpu_check steps (the first is a warm-up)", 5)
+    seed: int = _help("generation seed", 1234)
+    keep_work: bool = _help("keep the scratch runs under OUT/work", False)
+
+    def __post_init__(self):
+        if isinstance(self.only, str):
+            self.only = tuple(s.strip() for s in self.only.split(",") if s.strip())
+        bad = [s for s in self.only if s not in SECTIONS]
+        if bad or not self.only:
+            raise ValueError(f"bench --only must list sections among {SECTIONS}, got {list(self.only)}")
+        for k in ("rows", "ray_rows", "shard_size", "repeats", "ray_repeats", "big_rows", "train_steps"):
+            if getattr(self, k) < 1:
+                raise ValueError(f"bench.{k} must be >= 1, got {getattr(self, k)}")
+        if self.train_steps < 2:
+            raise ValueError(f"bench.train_steps must be >= 2 (the first step is a warm-up), got {self.train_steps}")
+
+    @classmethod
+    def tiny_sizes(cls, **kw) -> "BenchConfig":
+        base = dict(tiny=True, rows=2, ray_rows=2, shard_size=1, repeats=1, ray_repeats=1, big_rows=400, train_steps=2)
+        base.update(kw)
+        return cls(**base)
+
+
+# ---------------------------------------------------------------- clocks and machine facts
+
+
+def cpu_seconds() -> float:
+    """CPU seconds of this process plus its reaped children (espeak's forked renders are children)."""
+    s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
+
+
+def peak_rss_mb() -> float:
+    """Peak RSS of this process (Linux reports ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def median(xs: list[float]) -> float:
+    return float(statistics.median(xs)) if xs else float("nan")
+
+
+def machine_facts() -> dict[str, Any]:
+    model = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    mem_gib = 0.0
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        kib = next(int(l.split()[1]) for l in Path("/proc/meminfo").read_text().splitlines() if l.startswith("MemTotal"))
+        mem_gib = round(kib / 2**20, 1)
+    versions = {}
+    for dist in ("ray", "lhotse", "torch", "nemo_toolkit", "espeakng-loader", "soxr", "soundfile"):
+        with contextlib.suppress(Exception):
+            from importlib.metadata import version
+
+            versions[dist] = version(dist)
+    return {
+        "nproc": os.cpu_count(), "cpu_model": model, "ram_gib": mem_gib, "python": platform.python_version(),
+        "platform": platform.platform(), "load_avg_start": [round(x, 2) for x in os.getloadavg()], "versions": versions,
+    }
+
+
+# ---------------------------------------------------------------- stage timers (no change to the pipeline code)
+
+
+class StageTimers:
+    """Exclusive wall and CPU seconds per label for functions wrapped at run time.
+
+    A wrapped call's time minus the time of wrapped calls inside it goes to its label, so nested stages
+    (``write_shard`` -> FLAC ``save_audio``) are not counted twice."""
+
+    def __init__(self):
+        self.wall: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
+        self._stack: list[list[float]] = []  # per active call: [child wall, child cpu]
+        self.recorded: dict[str, list] = {}
+
+    def wrap(self, label: str, fn: Callable, record: bool = False) -> Callable:
+        timers = self
+
+        def timed(*args, **kwargs):
+            if record:
+                timers.recorded.setdefault(label, []).append((args, kwargs))
+            timers._stack.append([0.0, 0.0])
+            w0, c0 = time.perf_counter(), cpu_seconds()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                dw, dc = time.perf_counter() - w0, cpu_seconds() - c0
+                child_w, child_c = timers._stack.pop()
+                timers.wall[label] = timers.wall.get(label, 0.0) + dw - child_w
+                timers.cpu[label] = timers.cpu.get(label, 0.0) + dc - child_c
+                timers.calls[label] = timers.calls.get(label, 0) + 1
+                if timers._stack:
+                    timers._stack[-1][0] += dw
+                    timers._stack[-1][1] += dc
+
+        timed.__wrapped__ = fn
+        return timed
+
+
+def stage_targets() -> list[tuple[str, Any, str]]:
+    """(label, owner, attribute) of every function timed in the stage breakdown, in pipeline order."""
+    import lhotse.shar.writers.audio as lhotse_audio_writer
+
+    import duplexgen.augment as augment_pkg
+    import duplexgen.pipeline.generate as generate_mod
+    import duplexgen.pipeline.index as index_mod
+    import duplexgen.pipeline.shards as shards_mod
+    import duplexgen.pipeline.stages as stages_mod
+    import duplexgen.pipeline.summary as summary_mod
+    import duplexgen.tts.espeak as espeak_mod
+    import duplexgen.tts.render as render_mod
+    from duplexgen.tts.cache import RenderCache
+
+    assemble_mod = sys.modules["duplexgen.augment.assemble"]  # the package attribute is the function
+    return [
+        ("plan: count rows (driver)", generate_mod, "plan_chunks"),
+        ("source: read + normalize", stages_mod.SourceStage, "process"),
+        ("llm", stages_mod.LLMChunkStage, "process"),
+        ("augment: plan (text)", augment_pkg, "plan_conversation"),
+        ("tts: espeak synthesis", espeak_mod.EspeakBackend, "synthesize"),
+        ("tts: word timings", espeak_mod, "words_from_events"),
+        ("tts: levels + trim", render_mod, "check_levels"),
+        ("tts: levels + trim", render_mod, "trim_silence"),
+        ("tts: levels + trim", render_mod, "fade_edges"),
+        ("resampling (soxr)", render_mod, "resample"),
+        ("tts: cache read/write", RenderCache, "get"),
+        ("tts: cache read/write", RenderCache, "put"),
+        ("tts: renderer other (clean, quantize)", render_mod.Renderer, "render"),
+        ("assembly: layout, barge-in, backchannels", augment_pkg, "assemble"),
+        ("augmentation: user stream", assemble_mod, "augment_user_stream"),
+        ("cut: in-memory WAV + supervisions", shards_mod, "assembled_to_cut"),
+        ("cut: in-memory WAV + supervisions", shards_mod, "memory_recording"),
+        ("FLAC encoding", lhotse_audio_writer, "save_audio"),
+        ("shard writing: tar, WAV decode, fsync, rename", shards_mod, "write_shard"),
+        ("manifest entry", stages_mod, "write_manifest_entry"),
+        ("audio stage other (cut stats, JSON)", stages_mod.AudioStage, "process"),
+        ("driver: summary, index, NeMo cfg", summary_mod, "summarize"),
+        ("driver: summary, index, NeMo cfg", index_mod, "write_index"),
+        ("driver: summary, index, NeMo cfg", generate_mod, "write_nemo_input_cfg"),
+    ]
+
+
+#: The issue's coarse buckets: stage label prefix -> bucket.
+BUCKETS = {
+    "plan": "source reading", "source": "source reading", "llm": "LLM", "augment: plan": "assembly/augmentation",
+    "tts": "TTS", "resampling": "resampling", "assembly": "assembly/augmentation", "augmentation": "assembly/augmentation",
+    "cut": "assembly/augmentation", "FLAC": "FLAC encoding", "shard writing": "shard writing", "manifest": "shard writing",
+    "audio stage other": "other", "driver": "other",
+}
+
+
+def bucket_of(label: str) -> str:
+    return next((b for prefix, b in BUCKETS.items() if label.startswith(prefix)), "other")
+
+
+@contextlib.contextmanager
+def instrumented(timers: StageTimers, record: tuple[str, ...] = ()) -> Iterator[StageTimers]:
+    """Wrap every :func:`stage_targets` function with ``timers`` for the duration of the block."""
+    saved = []
+    try:
+        for label, owner, attr in stage_targets():
+            original = owner.__dict__[attr] if isinstance(owner, type) else getattr(owner, attr)
+            saved.append((owner, attr, original))
+            setattr(owner, attr, timers.wrap(label, original, record=label in record))
+        yield timers
+    finally:
+        for owner, attr, original in reversed(saved):
+            setattr(owner, attr, original)
+
+
+# ---------------------------------------------------------------- inputs
+
+
+def write_synthetic_alpaca(path: Path, rows: int) -> Path:
+    """``rows`` Alpaca rows cycled from the shipped sample, each made unique by an "Item i." prefix."""
+    from duplexgen.recipes import get_recipe
+
+    sample = json.loads(Path(get_recipe("alpaca").default_path()).read_text())
+    out = []
+    for i in range(rows):
+        r = sample[i % len(sample)]
+        out.append({"instruction": f"Item {i}. {r['instruction']}", "input": r.get("input", ""), "output": f"Item {i}. {r['output']}"})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out))
+    return path
+
+
+def generate_overrides(out_dir: Path, source: Path, rows: int, cfg: BenchConfig, **extra: Any) -> list[str]:
+    o = [f"output_dir={out_dir}", f"sources.0.path={source}", f"sources.0.max_rows={rows}", f"shard_size={cfg.shard_size}", f"seed={cfg.seed}"]
+    return o + [f"{k}={v}" for k, v in extra.items()]
+
+
+def generate_command(overrides: list[str]) -> str:
+    return "duplexgen generate demo " + " ".join(overrides)
+
+
+# ---------------------------------------------------------------- efficiency and stages (in-process)
+
+
+def run_in_process(overrides: list[str], record_synth: bool = False) -> dict[str, Any]:
+    """One ``generate(cfg, ray_data=False)`` with stage timers; CPU = this process + reaped children."""
+    from duplexgen.pipeline.config import load_generate_config
+    from duplexgen.pipeline.generate import generate
+
+    cfg = load_generate_config("demo", overrides)
+    shutil.rmtree(cfg.output_dir, ignore_errors=True)
+    timers = StageTimers()
+    with instrumented(timers, record=("tts: espeak synthesis",) if record_synth else ()):
+        w0, c0 = time.perf_counter(), cpu_seconds()
+        with contextlib.redirect_stderr(open(os.devnull, "w")):
+            summary = generate(cfg, ray_data=False)
+        wall, cpu = time.perf_counter() - w0, cpu_seconds() - c0
+    calls = [(a[1], a[2]) for a, _ in timers.recorded.get("tts: espeak synthesis", [])]  # (text, voice)
+    return {"wall_s": wall, "cpu_s": cpu, "hours": summary["hours"], "conversations": summary["conversations"],
+            "rejects": summary["rejects"], "timers": timers, "synth_calls": calls, "output_dir": cfg.output_dir}
+
+
+def replay_espeak(calls: list[tuple[str, Any]], isolate: bool) -> dict[str, Any]:
+    """espeak-ng alone: the same synthesize(text, voice) calls the pipeline made, nothing around them."""
+    from duplexgen.tts.espeak import EspeakBackend
+
+    backend = EspeakBackend(isolate=isolate)
+    w0, c0 = time.perf_counter(), cpu_seconds()
+    audio_s = sum(backend.synthesize(text, voice).duration for text, voice in calls)
+    return {"wall_s": time.perf_counter() - w0, "cpu_s": cpu_seconds() - c0, "speech_s": audio_s, "calls": len(calls)}
+
+
+def bench_in_process(cfg: BenchConfig, work: Path, source: Path) -> tuple[dict, dict]:
+    """Sections ``efficiency`` (in-process part) and ``stages``: interleaved repeats, medians."""
+    # Warm-up: imports, Arrow cache of the source file, espeak's data files.
+    run_in_process(generate_overrides(work / "warmup", source, 1, cfg))
+    runs: dict[str, list[dict]] = {"pipeline_isolated": [], "pipeline_in_process_espeak": [], "espeak_isolated": [], "espeak_in_process": []}
+    overrides = {
+        "pipeline_isolated": generate_overrides(work / "inproc", source, cfg.rows, cfg, **{"tts.espeak_isolate": "true"}),
+        "pipeline_in_process_espeak": generate_overrides(work / "inproc", source, cfg.rows, cfg, **{"tts.espeak_isolate": "false"}),
+    }
+    stage_runs = []
+    for _ in range(cfg.repeats):
+        iso = run_in_process(overrides["pipeline_isolated"], record_synth=True)
+        runs["pipeline_isolated"].append(iso)
+        stage_runs.append(iso["timers"])
+        runs["pipeline_in_process_espeak"].append(run_in_process(overrides["pipeline_in_process_espeak"]))
+        runs["espeak_isolated"].append(replay_espeak(iso["synth_calls"], isolate=True))
+        runs["espeak_in_process"].append(replay_espeak(iso["synth_calls"], isolate=False))
+    hours = runs["pipeline_isolated"][0]["hours"]
+    speech_h = runs["espeak_in_process"][0]["speech_s"] / 3600
+
+    def summary(name: str) -> dict[str, Any]:
+        rs = runs[name]
+        cpu, wall = median([r["cpu_s"] for r in rs]), median([r["wall_s"] for r in rs])
+        return {"cpu_s": round(cpu, 3), "wall_s": round(wall, 3), "cpu_s_all": [round(r["cpu_s"], 3) for r in rs],
+                "conv_hours_per_core_hour": round(hours / (cpu / 3600), 1), "realtime_x_per_core": round(hours * 3600 / cpu, 1)}
+
+    table = {name: summary(name) for name in runs}
+    limit, limit_iso = table["espeak_in_process"]["cpu_s"], table["espeak_isolated"]["cpu_s"]
+    pipe, pipe_fast = table["pipeline_isolated"]["cpu_s"], table["pipeline_in_process_espeak"]["cpu_s"]
+    # Paired per-repeat ratios are steadier than ratios of medians on a shared machine.
+    overhead_pairs = [1 - e["cpu_s"] / p["cpu_s"] for e, p in zip(runs["espeak_in_process"], runs["pipeline_isolated"])]
+    efficiency = {
+        "rows": cfg.rows, "conversations": runs["pipeline_isolated"][0]["conversations"], "conversation_hours": round(hours, 5),
+        "speech_hours_synthesised": round(speech_h, 5), "synthesize_calls": runs["espeak_in_process"][0]["calls"],
+        "runs": table,
+        "commands": {k: generate_command(v) + " --no-ray" for k, v in overrides.items()},
+        "headline": {
+            "pipeline_conv_hours_per_core_hour": table["pipeline_isolated"]["conv_hours_per_core_hour"],
+            "espeak_alone_conv_hours_per_core_hour": table["espeak_in_process"]["conv_hours_per_core_hour"],
+            "pipeline_overhead_vs_espeak": round(1 - limit / pipe, 3),
+            "pipeline_overhead_vs_espeak_paired_median": round(median(overhead_pairs), 3),
+            "pipeline_overhead_vs_isolated_espeak": round(1 - limit_iso / pipe, 3),
+            "pipeline_overhead_no_isolation": round(1 - limit / pipe_fast, 3),
+            "isolation_cost_espeak_alone_x": round(limit_iso / limit, 2),
+            "isolation_cost_pipeline_x": round(pipe / pipe_fast, 2),
+        },
+    }
+    stages = stage_table(stage_runs, table["pipeline_isolated"]["cpu_s"], table["pipeline_isolated"]["wall_s"])
+    stages["command"] = efficiency["commands"]["pipeline_isolated"] + "   (timers wrapped around the stage functions)"
+    return efficiency, stages
+
+
+def stage_table(timer_runs: list[StageTimers], total_cpu: float, total_wall: float) -> dict[str, Any]:
+    labels = list(dict.fromkeys(label for label, _, _ in stage_targets()))
+    rows = []
+    for label in labels:
+        cpu = median([t.cpu.get(label, 0.0) for t in timer_runs])
+        wall = median([t.wall.get(label, 0.0) for t in timer_runs])
+        calls = timer_runs[0].calls.get(label, 0)
+        rows.append({"stage": label, "bucket": bucket_of(label), "cpu_s": round(cpu, 4), "wall_s": round(wall, 4), "calls": calls})
+    attributed = sum(r["cpu_s"] for r in rows)
+    rows.append({"stage": "unattributed (generate loop, imports, GC)", "bucket": "other", "cpu_s": round(max(total_cpu - attributed, 0.0), 4),
+                 "wall_s": round(max(total_wall - sum(r["wall_s"] for r in rows), 0.0), 4), "calls": 0})
+    total = sum(r["cpu_s"] for r in rows) or 1e-9
+    for r in rows:
+        r["cpu_share"] = round(r["cpu_s"] / total, 4)
+    buckets: dict[str, float] = {}
+    for r in rows:
+        buckets[r["bucket"]] = buckets.get(r["bucket"], 0.0) + r["cpu_s"]
+    bucket_shares = {b: round(v / total, 4) for b, v in buckets.items()}
+    return {"rows": rows, "buckets": bucket_shares, "total_cpu_s": round(total, 3),
+            "headline": {"tts_share": bucket_shares.get("TTS", 0.0), "non_tts_share": round(1 - bucket_shares.get("TTS", 0.0), 4)}}
+
+
+# ---------------------------------------------------------------- Ray runs in child processes
+
+
+class TreeSampler(threading.Thread):
+    """Samples CPU times and RSS of every descendant process (Ray's gcs/raylet/workers) every ``interval`` s.
+
+    Ray workers count their own CPU plus their reaped children (espeak's forks); children of a worker are
+    not sampled on their own (they would count twice). Dead processes keep their last sample."""
+
+    def __init__(self, interval: float = 0.5):
+        super().__init__(daemon=True)
+        import psutil
+
+        self.psutil = psutil
+        self.root = psutil.Process()
+        self.interval = interval
+        self.cpu: dict[int, float] = {}
+        self.rss: dict[int, float] = {}
+        self.kind: dict[int, str] = {}
+        self.own_cpu = 0.0
+        self._stop = threading.Event()
+
+    def sample(self) -> None:
+        t0 = time.thread_time()
+        try:
+            procs = self.root.children(recursive=True)
+        except self.psutil.Error:
+            return
+        workers = {p for p, k in self.kind.items() if k == "worker"}
+        for p in procs:
+            try:
+                with p.oneshot():
+                    if p.ppid() in workers:
+                        continue  # a forked espeak render: counted in its worker's children times
+                    if p.pid not in self.kind or self.kind[p.pid] != "worker":
+                        cmd = " ".join(p.cmdline())
+                        self.kind[p.pid] = "worker" if ("ray::" in cmd or "default_worker.py" in cmd) else "ray_system"
+                    t = p.cpu_times()
+                    own = t.user + t.system
+                    self.cpu[p.pid] = own + (t.children_user + t.children_system if self.kind[p.pid] == "worker" else 0.0)
+                    self.rss[p.pid] = max(self.rss.get(p.pid, 0.0), p.memory_info().rss / 2**20)
+            except self.psutil.Error:
+                continue
+        self.own_cpu += time.thread_time() - t0
+
+    def run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.sample()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.join()
+        self.sample()
+
+    def totals(self) -> dict[str, float]:
+        by = {"worker": 0.0, "ray_system": 0.0}
+        rss = {"worker": 0.0, "ray_system": 0.0}
+        for pid, c in self.cpu.items():
+            by[self.kind[pid]] += c
+            rss[self.kind[pid]] = max(rss[self.kind[pid]], self.rss.get(pid, 0.0))
+        return {"worker_cpu_s": by["worker"], "ray_system_cpu_s": by["ray_system"], "worker_peak_rss_mb": rss["worker"],
+                "ray_system_peak_rss_mb": rss["ray_system"], "workers_seen": sum(1 for k in self.kind.values() if k == "worker")}
+
+
+def child_generate(spec_path: str) -> int:
+    """Entry point of one measured Ray run (a fresh process, so its peak RSS is its own)."""
+    spec = json.loads(Path(spec_path).read_text())
+    from duplexgen.pipeline.config import load_generate_config
+    from duplexgen.pipeline.generate import generate, init_ray
+
+    cfg = load_generate_config("demo", spec["overrides"])
+    shutil.rmtree(cfg.output_dir, ignore_errors=True)
+    sampler = TreeSampler(interval=spec.get("interval", 0.5))
+    w_start, c_start = time.perf_counter(), cpu_seconds()
+    sampler.start()
+    init_ray(cfg)
+    w_ray = time.perf_counter()
+    summary = generate(cfg)
+    w_end = time.perf_counter()
+    sampler.stop()
+    driver_cpu = cpu_seconds() - c_start - sampler.own_cpu
+    result = {
+        "wall_s": w_end - w_start, "wall_after_ray_init_s": w_end - w_ray, "ray_init_s": w_ray - w_start,
+        "driver_cpu_s": driver_cpu, **sampler.totals(), "driver_peak_rss_mb": peak_rss_mb(),
+        "hours": summary["hours"], "conversations": summary["conversations"], "shards": summary["shards"],
+        "rejects": summary["rejects"], "sampler_cpu_s": sampler.own_cpu,
+    }
+    result["total_cpu_s"] = result["driver_cpu_s"] + result["worker_cpu_s"] + result["ray_system_cpu_s"]
+    import ray
+
+    ray.shutdown()
+    Path(spec["result"]).write_text(json.dumps(result))
+    return 0
+
+
+def run_ray_child(work: Path, name: str, overrides: list[str], timeout_s: float = 900) -> dict[str, Any]:
+    spec = {"overrides": overrides, "result": str(work / f"{name}.result.json")}
+    spec_path = work / f"{name}.spec.json"
+    spec_path.write_text(json.dumps(spec))
+    log = work / f"{name}.log"
+    with open(log, "w") as f:
+        proc = subprocess.run([sys.executable, "-m", "duplexgen.pipeline.bench", "--child", str(spec_path)],
+                              stdout=f, stderr=subprocess.STDOUT, timeout=timeout_s, env={**os.environ, "RAY_DEDUP_LOGS": "1"})
+    if proc.returncode != 0 or not Path(spec["result"]).exists():
+        raise RuntimeError(f"bench run {name} failed (exit {proc.returncode}); log: {log}\n{log.read_text()[-3000:]}")
+    res = json.loads(Path(spec["result"]).read_text())
+    res["command"] = generate_command(overrides)
+    return res
+
+
+def bench_ray(cfg: BenchConfig, work: Path, source: Path, sections: set[str]) -> dict[str, Any]:
+    """1 vs 2 workers on N rows (interleaved repeats) and 2 workers on 10N rows, each run in a fresh process."""
+    n, big = cfg.ray_rows, 10 * cfg.ray_rows
+    runs: dict[str, list[dict]] = {"N_1w": [], "N_2w": [], "10N_2w": []}
+    base = {"ray.num_cpus": 2}
+    worker_counts = (1, 2) if "scaling" in sections else (2,)
+    for rep in range(cfg.ray_repeats):
+        for w in worker_counts:
+            ov = generate_overrides(work / f"ray_N_{w}w", source, n, cfg, **base, **{"ray.render_workers": w})
+            runs[f"N_{w}w"].append(run_ray_child(work, f"N_{w}w_{rep}", ov))
+    ov = generate_overrides(work / "ray_10N_2w", source, big, cfg, **base, **{"ray.render_workers": 2})
+    runs["10N_2w"].append(run_ray_child(work, "10N_2w", ov))
+    keys = ("wall_s", "wall_after_ray_init_s", "ray_init_s", "total_cpu_s", "driver_cpu_s", "worker_cpu_s", "ray_system_cpu_s",
+            "driver_peak_rss_mb", "worker_peak_rss_mb", "ray_system_peak_rss_mb", "hours", "conversations", "shards")
+    table = {}
+    for name, rs in runs.items():
+        if rs:
+            table[name] = {k: round(median([r[k] for r in rs]), 4) for k in keys}
+            table[name]["repeats"] = len(rs)
+            table[name]["command"] = rs[0]["command"]
+            table[name]["wall_after_ray_init_s_all"] = [round(r["wall_after_ray_init_s"], 2) for r in rs]
+    return {"rows_N": n, "rows_10N": big, "runs": table, "shard_dir": str(work / "ray_10N_2w" / "shards" / "alpaca")}
+
+
+def scaling_section(ray: dict[str, Any], source_offset: dict[str, Any]) -> dict[str, Any]:
+    t = ray["runs"]
+    one, two, big = t.get("N_1w"), t["N_2w"], t["10N_2w"]
+    head = {
+        "time_growth_10x_rows": round(big["wall_after_ray_init_s"] / two["wall_after_ray_init_s"], 2),
+        "cpu_growth_10x_rows": round(big["total_cpu_s"] / two["total_cpu_s"], 2),
+        "audio_growth_10x_rows": round(big["hours"] / two["hours"], 2),
+        "driver_peak_rss_growth_10x_rows": round(big["driver_peak_rss_mb"] / two["driver_peak_rss_mb"], 3),
+        "worker_peak_rss_growth_10x_rows": round(big["worker_peak_rss_mb"] / two["worker_peak_rss_mb"], 3),
+        "ray_conv_hours_per_core_hour_10N": round(big["hours"] / (big["total_cpu_s"] / 3600), 1),
+    }
+    if one:
+        head["speedup_2_vs_1_workers"] = round(one["wall_after_ray_init_s"] / two["wall_after_ray_init_s"], 2)
+        head["cpu_ratio_2_vs_1_workers"] = round(two["total_cpu_s"] / one["total_cpu_s"], 2)
+    head["source_read_last_vs_first_chunk_x"] = source_offset["last_vs_first_x"]
+    return {"rows_N": ray["rows_N"], "rows_10N": ray["rows_10N"], "runs": t, "source_offset": source_offset, "headline": head}
+
+
+def bench_source_offset(cfg: BenchConfig, work: Path) -> dict[str, Any]:
+    """Seconds to read one chunk at the start vs at the end of a large source (chunks re-scan from row 0)."""
+    from duplexgen.pipeline.stages import ChunkTask, SourceStage
+    from duplexgen.recipes import get_recipe
+
+    path = write_synthetic_alpaca(work / f"alpaca_{cfg.big_rows}.json", cfg.big_rows)
+    w0 = time.perf_counter()
+    n = sum(1 for _ in get_recipe("alpaca").read_rows(str(path)))  # the driver's count (and the Arrow cache)
+    count_s = time.perf_counter() - w0
+    size = cfg.shard_size
+
+    def chunk_s(start: int) -> float:
+        task = ChunkTask("alpaca", "alpaca", str(path), start, start + size, start // size, cfg.seed)
+        c0 = cpu_seconds()
+        SourceStage().process(task)
+        return cpu_seconds() - c0
+
+    first = median([chunk_s(0) for _ in range(cfg.repeats)])
+    last = median([chunk_s(n - size) for _ in range(cfg.repeats)])
+    chunks = -(-n // size)
+    return {"rows": n, "rows_per_chunk": size, "count_rows_s": round(count_s, 3), "first_chunk_cpu_s": round(first, 4),
+            "last_chunk_cpu_s": round(last, 4), "last_vs_first_x": round(last / max(first, 1e-6), 1),
+            "estimated_total_read_cpu_s": round(chunks * (first + last) / 2, 1), "chunks": chunks}
+
+
+# ---------------------------------------------------------------- reading and trainer
+
+
+def bench_reading(cfg: BenchConfig, shard_dir: str) -> dict[str, Any]:
+    """Audio seconds per second through the trainer's loader: Shar -> DynamicBucketingSampler -> DuplexS2SDataset."""
+    from duplexgen.training.config import load_train_config
+    from duplexgen.training.data import BatchStream
+    from duplexgen.training.model import resolve_tokenizer_path
+    from duplexgen.training.tokenizer import load_tokenizer
+
+    overrides = [f"train_shards=[{shard_dir}]", "infinite=false", "max_epochs=1"]
+    tcfg = load_train_config("tiny_cpu", overrides)
+    tokenizer = load_tokenizer(resolve_tokenizer_path(tcfg.model))
+    runs = []
+    for _ in range(max(2, cfg.repeats)):  # the first pass also warms the page cache; medians over all
+        stream = BatchStream(tcfg, tokenizer, rank=0, world_size=1, num_workers=0)
+        w0, c0, audio, batches = time.perf_counter(), cpu_seconds(), 0.0, 0
+        for batch in stream:
+            audio += batch["duration"]
+            batches += 1
+        runs.append({"wall_s": time.perf_counter() - w0, "cpu_s": cpu_seconds() - c0, "audio_s": audio, "batches": batches})
+    wall, cpu = median([r["wall_s"] for r in runs]), median([r["cpu_s"] for r in runs])
+    audio = runs[0]["audio_s"]
+    return {"shard_dir": shard_dir, "audio_s_per_pass": round(audio, 2), "batches": runs[0]["batches"],
+            "batch_duration_s": tcfg.batch_duration, "wall_s_all": [round(r["wall_s"], 3) for r in runs],
+            "command": "BatchStream(load_train_config('tiny_cpu', %r), tokenizer, rank=0, world_size=1, num_workers=0)" % overrides,
+            "headline": {"audio_s_per_s": round(audio / wall, 1), "audio_s_per_cpu_s": round(audio / cpu, 1)}}
+
+
+def bench_trainer(cfg: BenchConfig, work: Path) -> dict[str, Any]:
+    """The tiny CPU trainer through ``training.gpu_check`` (the GPU numbers come from the same script on a GPU)."""
+    cmd = [sys.executable, "-m", "duplexgen.training.gpu_check", "--tiny", "--steps", str(cfg.train_steps)]
+    w0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    if proc.returncode != 0:
+        raise RuntimeError(f"gpu_check failed (exit {proc.returncode}): {proc.stderr[-2000:]}")
+    out = proc.stdout
+    report = json.loads(out[out.rindex("\n{") + 1 if "\n{" in out else out.index("{"):])
+    report["command"] = "python -m duplexgen.training.gpu_check --tiny --steps %d" % cfg.train_steps
+    report["process_wall_s"] = round(time.perf_counter() - w0, 1)
+    report["headline"] = {
+        "step_s_on_the_fly": report["codec_on_the_fly"]["step_s"], "step_s_precomputed": report["precomputed_codes"]["step_s"],
+        "audio_s_per_s_on_the_fly": report["codec_on_the_fly"]["audio_seconds_per_s"],
+        "audio_s_per_s_precomputed": report["precomputed_codes"]["audio_seconds_per_s"],
+        "precompute_speedup": report["precompute_speedup"],
+    }
+    return report
+
+
+# ---------------------------------------------------------------- the whole bench
+
+
+def run_bench(cfg: Optional[BenchConfig] = None, **kw: Any) -> dict[str, Any]:
+    """Run the selected sections; write ``OUT/bench.json`` and ``OUT/bench.md``; return the results."""
+    cfg = cfg or BenchConfig(**kw)
+    out = Path(cfg.out).resolve()
+    work = out / "work"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    os.environ.setdefault("DUPLEXGEN_DATASETS_CACHE", str(work / "datasets_cache"))
+    sections = set(cfg.only)
+    t0 = time.perf_counter()
+    res: dict[str, Any] = {"machine": machine_facts(), "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()}}
+    source = write_synthetic_alpaca(work / "alpaca_synthetic.json", max(cfg.rows, 10 * cfg.ray_rows))
+    if sections & {"efficiency", "stages"}:
+        eff, stages = bench_in_process(cfg, work, source)
+        if "efficiency" in sections:
+            res["efficiency"] = eff
+        if "stages" in sections:
+            res["stages"] = stages
+    shard_dir = None
+    if sections & {"scaling", "memory", "efficiency"} and ("scaling" in sections or "memory" in sections):
+        ray_res = bench_ray(cfg, work, source, sections)
+        shard_dir = ray_res["shard_dir"]
+        two, big = ray_res["runs"]["N_2w"], ray_res["runs"]["10N_2w"]
+        if "efficiency" in res:
+            ray_rate = round(big["hours"] / (big["total_cpu_s"] / 3600), 1)
+            limit_rate = res["efficiency"]["runs"]["espeak_in_process"]["conv_hours_per_core_hour"]
+            res["efficiency"]["ray"] = {"conv_hours_per_core_hour": ray_rate, "overhead_vs_espeak": round(1 - ray_rate / limit_rate, 3),
+                                        "command": big["command"], "note": "10N-row Ray run (2 workers) vs espeak alone on the in-process rows"}
+            res["efficiency"]["headline"]["ray_overhead_vs_espeak"] = res["efficiency"]["ray"]["overhead_vs_espeak"]
+        if "scaling" in sections:
+            res["scaling"] = scaling_section(ray_res, bench_source_offset(cfg, work))
+        if "memory" in sections:
+            res["memory"] = {
+                "command_N": two["command"], "command_10N": big["command"],
+                "headline": {"driver_peak_rss_mb_N": two["driver_peak_rss_mb"], "driver_peak_rss_mb_10N": big["driver_peak_rss_mb"],
+                             "worker_peak_rss_mb_N": two["worker_peak_rss_mb"], "worker_peak_rss_mb_10N": big["worker_peak_rss_mb"],
+                             "ray_system_peak_rss_mb": big["ray_system_peak_rss_mb"]},
+            }
+    if "reading" in sections:
+        if shard_dir is None:
+            from duplexgen.pipeline.config import load_generate_config
+            from duplexgen.pipeline.generate import generate
+
+            rcfg = load_generate_config("demo", generate_overrides(work / "reading_src", source, 10 * cfg.ray_rows, cfg))
+            with contextlib.redirect_stderr(open(os.devnull, "w")):
+                generate(rcfg, ray_data=False)
+            shard_dir = str(Path(rcfg.output_dir) / "shards" / "alpaca")
+        res["reading"] = bench_reading(cfg, shard_dir)
+    if "trainer" in sections:
+        res["trainer"] = bench_trainer(cfg, work)
+    if "reading" in res and "trainer" in res:
+        need = res["trainer"]["headline"]["audio_s_per_s_on_the_fly"]
+        res["reading"]["headline"]["headroom_vs_tiny_trainer_x"] = round(res["reading"]["headline"]["audio_s_per_s"] / need, 2)
+    res["machine"]["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
+    res["bench_wall_s"] = round(time.perf_counter() - t0, 1)
+    res["bench_command"] = "duplexgen bench" + (" --tiny" if cfg.tiny else "") + f" --out {cfg.out}" + (
+        "" if set(cfg.only) == set(SECTIONS) else " --only " + ",".join(cfg.only))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench.json").write_text(json.dumps(res, indent=1, default=str))
+    (out / "bench.md").write_text(format_markdown(res))
+    if not cfg.keep_work:
+        shutil.rmtree(work, ignore_errors=True)
+    return res
+
+
+# ---------------------------------------------------------------- markdown
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def format_markdown(res: dict[str, Any]) -> str:
+    m = res["machine"]
+    parts = [f"# duplexgen bench\n\nCommand: `{res['bench_command']}` ({res['bench_wall_s']} s). Machine: {m['nproc']} CPUs, "
+             f"{m['cpu_model']}, {m['ram_gib']} GiB RAM, Python {m['python']}; load average {m['load_avg_start']} at start, "
+             f"{m.get('load_avg_end')} at end. Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + "."]
+    if "efficiency" in res:
+        e = res["efficiency"]
+        names = {"espeak_in_process": "espeak-ng alone, in-process (the limit)", "espeak_isolated": "espeak-ng alone, forked per text",
+                 "pipeline_in_process_espeak": "pipeline in-process, tts.espeak_isolate=false",
+                 "pipeline_isolated": "pipeline in-process, tts.espeak_isolate=true (default)"}
+        rows = [[names[k], r["cpu_s"], r["wall_s"], r["conv_hours_per_core_hour"], r["realtime_x_per_core"]] for k, r in e["runs"].items()]
+        if "ray" in e:
+            rows.append(["pipeline on Ray, 2 workers, 10N rows (all Ray processes)", "", "", e["ray"]["conv_hours_per_core_hour"], ""])
+        h = e["headline"]
+        parts.append(f"## 1. Efficiency ({e['rows']} rows, {e['conversations']} conversations, {e['conversation_hours']} h of "
+                     f"conversation, {e['synthesize_calls']} synthesis calls, {e['speech_hours_synthesised']} h of speech)\n\n"
+                     + _table(["run", "CPU s (median)", "wall s", "conv h / core-h", "x real time / core"], rows)
+                     + f"\n\nPipeline overhead around TTS (1 - espeak alone / pipeline CPU): **{h['pipeline_overhead_vs_espeak']:.1%}** "
+                     f"(paired median {h['pipeline_overhead_vs_espeak_paired_median']:.1%}; vs forked espeak {h['pipeline_overhead_vs_isolated_espeak']:.1%}; "
+                     f"without isolation {h['pipeline_overhead_no_isolation']:.1%}"
+                     + (f"; on Ray {h['ray_overhead_vs_espeak']:.1%}" if "ray_overhead_vs_espeak" in h else "")
+                     + f"). Isolation cost: espeak alone x{h['isolation_cost_espeak_alone_x']}, pipeline x{h['isolation_cost_pipeline_x']}.")
+    if "stages" in res:
+        s = res["stages"]
+        rows = [[r["stage"], r["bucket"], r["cpu_s"], f"{r['cpu_share']:.1%}", r["wall_s"], r["calls"]] for r in s["rows"]]
+        buckets = ", ".join(f"{b} {v:.1%}" for b, v in sorted(s["buckets"].items(), key=lambda kv: -kv[1]))
+        parts.append(f"## 2. Stage breakdown (in-process, CPU s, medians)\n\n" + _table(["stage", "bucket", "CPU s", "share", "wall s", "calls"], rows)
+                     + f"\n\nBuckets: {buckets}.")
+    if "scaling" in res:
+        sc = res["scaling"]
+        rows = [[k, r["repeats"], r["conversations"], round(r["hours"], 4), r["wall_after_ray_init_s"], r["ray_init_s"], r["total_cpu_s"],
+                 r["driver_cpu_s"], r["worker_cpu_s"], r["ray_system_cpu_s"], r["driver_peak_rss_mb"], r["worker_peak_rss_mb"]]
+                for k, r in sc["runs"].items()]
+        so = sc["source_offset"]
+        parts.append(f"## 3. Scaling on Ray (N = {sc['rows_N']} rows, 10N = {sc['rows_10N']})\n\n"
+                     + _table(["run", "repeats", "conversations", "audio h", "wall s (after ray.init)", "ray.init s", "CPU s (all)", "driver CPU s",
+                               "worker CPU s", "Ray system CPU s", "driver peak RSS MiB", "worker peak RSS MiB"], rows)
+                     + "\n\n" + "\n".join(f"- {k}: {v}" for k, v in sc["headline"].items())
+                     + f"\n\nSource read offset ({so['rows']} rows, {so['rows_per_chunk']} per chunk): first chunk {so['first_chunk_cpu_s']} CPU s, "
+                     f"last chunk {so['last_chunk_cpu_s']} CPU s (x{so['last_vs_first_x']}); all {so['chunks']} chunks ~{so['estimated_total_read_cpu_s']} CPU s; "
+                     f"counting the rows in the driver {so['count_rows_s']} s.")
+    if "memory" in res:
+        parts.append("## 6. Peak memory\n\n" + "\n".join(f"- {k}: {v}" for k, v in res["memory"]["headline"].items()))
+    if "reading" in res:
+        r = res["reading"]
+        parts.append(f"## 4. Reading through the trainer's loader\n\n{r['audio_s_per_pass']} s of audio in {r['batches']} batches per pass; "
+                     + ", ".join(f"{k}: {v}" for k, v in r["headline"].items()) + f". Passes (wall s): {r['wall_s_all']}.")
+    if "trainer" in res:
+        t = res["trainer"]
+        parts.append(f"## 5. Trainer (`{t['command']}`, device {t['device']}, {t['trainable_params_M']} M trainable parameters, "
+                     f"{t['batch_audio_s']} s of audio per batch)\n\n"
+                     + _table(["codec", "step s", "audio s / s", "frames / s"],
+                              [["on the fly", t["codec_on_the_fly"]["step_s"], t["codec_on_the_fly"]["audio_seconds_per_s"], t["codec_on_the_fly"]["frames_per_s"]],
+                               ["precomputed", t["precomputed_codes"]["step_s"], t["precomputed_codes"]["audio_seconds_per_s"], t["precomputed_codes"]["frames_per_s"]]])
+                     + f"\n\nPrecompute speed-up: x{t['precompute_speedup']}.")
+    return "\n\n".join(parts) + "\n"
+
+
+# ---------------------------------------------------------------- CLI
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    only = tuple(s.strip() for s in args.only.split(",")) if args.only else SECTIONS
+    kw = {"out": args.out, "only": only, "keep_work": args.keep_work}
+    cfg = BenchConfig.tiny_sizes(**kw) if args.tiny else BenchConfig(**kw)
+    res = run_bench(cfg)
+    print(Path(cfg.out, "bench.md").read_text())
+    print(f"wrote {Path(cfg.out, 'bench.json')} and bench.md in {res['bench_wall_s']} s")
+    return 0
+
+
+def register(sub) -> None:
+    b = sub.add_parser(
+        "bench", help="measure cost per corpus hour, stage shares, scaling, reading and trainer throughput",
+        description="Benchmarks measured side by side in one run on this machine (ratios, medians of repeats): "
+        "pipeline vs espeak-ng alone, stage breakdown, 1 vs 2 workers, N vs 10N rows, driver/worker memory, "
+        "loader throughput, trainer step time. Writes OUT/bench.json and OUT/bench.md.",
+    )
+    b.add_argument("--tiny", action="store_true", help="smoke sizes (CI): seconds, numbers not meaningful")
+    b.add_argument("--out", default="out/bench", help="output folder for bench.json and bench.md")
+    b.add_argument("--only", default="", help=f"comma-separated sections among {','.join(SECTIONS)} (default: all)")
+    b.add_argument("--keep-work", action="store_true", help="keep the scratch runs under OUT/work")
+    b.set_defaults(func=cmd_bench)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--child":
+        os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+        sys.exit(child_generate(sys.argv[2]))
+    from duplexgen.pipeline.cli import main
+
+    sys.exit(main(["bench", *sys.argv[1:]]))
