@@ -36,14 +36,29 @@ class WordTokenizer:
         return [4 + (sum(map(ord, w)) % 1000) for w in text.split()]
 
 
-def run_generate(out: Path, *overrides: str) -> int:
-    return main(["generate", "demo", f"output_dir={out}", "shard_size=3", "ray.render_workers=2", *overrides])
+ALPACA_ONLY = """\
+seed: 1234
+sources:
+  - recipe: alpaca
+    max_rows: 24
+"""
 
 
 @pytest.fixture(scope="module")
-def demo_out(tmp_path_factory) -> Path:
+def alpaca_config(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("cfg") / "alpaca.yaml"
+    path.write_text(ALPACA_ONLY)
+    return path
+
+
+def run_generate(out: Path, *overrides: str, config: Path) -> int:
+    return main(["generate", str(config), f"output_dir={out}", "shard_size=3", "ray.render_workers=2", *overrides])
+
+
+@pytest.fixture(scope="module")
+def demo_out(tmp_path_factory, alpaca_config) -> Path:
     out = tmp_path_factory.mktemp("demo")
-    assert run_generate(out, "sources.0.max_rows=6", *CLEAN) == 0
+    assert run_generate(out, "sources.0.max_rows=6", *CLEAN, config=alpaca_config) == 0
     return out
 
 
@@ -135,20 +150,20 @@ def _tar_members(path: Path) -> dict[str, bytes]:
         return {m.name: tf.extractfile(m).read() for m in tf.getmembers() if m.isfile()}
 
 
-def test_rerun_resumes_and_is_deterministic(demo_out: Path, tmp_path: Path):
+def test_rerun_resumes_and_is_deterministic(demo_out: Path, tmp_path: Path, alpaca_config: Path):
     shard = demo_out / "shards" / "alpaca" / "target_audio.000000.tar"
     before = shard.stat().st_mtime_ns
-    assert run_generate(demo_out, "sources.0.max_rows=6", *CLEAN) == 0
+    assert run_generate(demo_out, "sources.0.max_rows=6", *CLEAN, config=alpaca_config) == 0
     assert shard.stat().st_mtime_ns == before, "a finished shard was rewritten"
 
     # A fresh run with the same seed gives the same ids and bytes (shard 1 only: rows 3-5).
     other = tmp_path / "again"
-    assert run_generate(other, "sources.0.max_rows=6", *CLEAN) == 0
+    assert run_generate(other, "sources.0.max_rows=6", *CLEAN, config=alpaca_config) == 0
     for name in ["recording.000001.tar", "target_audio.000001.tar"]:
         assert _tar_members(other / "shards" / "alpaca" / name) == _tar_members(demo_out / "shards" / "alpaca" / name)
 
 
-def test_resume_after_lost_shard(demo_out: Path, tmp_path: Path):
+def test_resume_after_lost_shard(demo_out: Path, tmp_path: Path, alpaca_config: Path):
     import shutil
 
     out = tmp_path / "copy"
@@ -157,7 +172,7 @@ def test_resume_after_lost_shard(demo_out: Path, tmp_path: Path):
     for p in (out / "shards" / "alpaca").glob("*.000001.*"):
         p.unlink()
     (out / "manifest" / "alpaca.000001.json").unlink()
-    assert run_generate(out, "sources.0.max_rows=6", *CLEAN) == 0
+    assert run_generate(out, "sources.0.max_rows=6", *CLEAN, config=alpaca_config) == 0
     ids = [c.id for c in load_shards(out / "shards" / "alpaca")]
     assert len(ids) == len(set(ids)) == 6
 
@@ -173,11 +188,11 @@ BAD_ROWS = [
 ]
 
 
-def test_bad_rows_are_rejected_and_the_run_goes_on(tmp_path: Path):
+def test_bad_rows_are_rejected_and_the_run_goes_on(tmp_path: Path, alpaca_config: Path):
     src = tmp_path / "bad.jsonl"
     src.write_text("\n".join(BAD_ROWS) + "\n")
     out = tmp_path / "out"
-    assert main(["generate", "demo", f"output_dir={out}", f"sources.0.path={src}", "shard_size=10", *CLEAN]) == 0
+    assert main(["generate", str(alpaca_config), f"output_dir={out}", f"sources.0.path={src}", "shard_size=10", *CLEAN]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["conversations"] == 2
     rejects = [json.loads(line) for line in (out / "rejects.jsonl").read_text().splitlines()]
@@ -191,13 +206,13 @@ def test_bad_rows_are_rejected_and_the_run_goes_on(tmp_path: Path):
     assert validate_dir(out / "shards").violations == []
 
 
-def test_missing_input_and_unwritable_output_stop_with_the_path(tmp_path: Path, capsys):
+def test_missing_input_and_unwritable_output_stop_with_the_path(tmp_path: Path, capsys, alpaca_config: Path):
     missing = tmp_path / "nope.json"
-    assert main(["generate", "demo", f"output_dir={tmp_path / 'o'}", f"sources.0.path={missing}"]) == 2
+    assert main(["generate", str(alpaca_config), f"output_dir={tmp_path / 'o'}", f"sources.0.path={missing}"]) == 2
     assert str(missing) in capsys.readouterr().err
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
-    assert main(["generate", "demo", f"output_dir={blocker / 'sub'}", "sources.0.max_rows=1"]) == 2
+    assert main(["generate", str(alpaca_config), f"output_dir={blocker / 'sub'}", "sources.0.max_rows=1"]) == 2
     err = capsys.readouterr().err
     assert "output_dir is not writable" in err and str(blocker / "sub") in err
     assert not (tmp_path / "o").exists()
