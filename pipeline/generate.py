@@ -120,7 +120,8 @@ def init_ray(cfg: GenerateConfig) -> None:
         ray.init(address=address, **{k: v for k, v in kwargs.items() if k != "include_dashboard"})
         log.info("connected to Ray cluster at %s: %s", address, ray.cluster_resources())
     else:
-        ray.init(num_cpus=cfg.ray.num_cpus, include_dashboard=False, log_to_driver=True)
+        # "local": a fresh Ray of our own, never an instance some earlier `ray start` left on this machine.
+        ray.init(address="local", num_cpus=cfg.ray.num_cpus, include_dashboard=False, log_to_driver=True)
 
 
 # --- Ray wrappers: thin callables around the stage classes ------------------------------------

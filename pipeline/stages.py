@@ -262,6 +262,7 @@ class AudioStage:
         )
         record = asdict(result)
         record["cut_ids"] = [c.id for c in cuts]
+        record["node_id"] = current_node_id()
         record["stats"] = [cut_stats(c) for c in cuts]
         write_manifest_entry(self.out, task, record)
         return {"result": json.dumps(record)}
@@ -291,6 +292,18 @@ def cut_stats(cut) -> dict[str, Any]:
         "agent_voice": custom.get("agent_voice", ""),
         "augmentations": [a.get("name", "") if isinstance(a, dict) else str(a) for a in custom.get("augmentations", []) or []],
     }
+
+
+def current_node_id() -> str:
+    """The Ray node that wrote a shard (for reports and the scale-out check); "local" outside Ray."""
+    try:
+        import ray
+
+        if ray.is_initialized():
+            return ray.get_runtime_context().get_node_id()
+    except Exception:  # noqa: BLE001 - diagnostics only
+        pass
+    return "local"
 
 
 def manifest_path(out: Path, source: str, shard_index: int) -> Path:

@@ -307,7 +307,8 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
     if not ray.is_initialized():
         env = {k: os.environ.get(k, "1") for k in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")}
         env["TOKENIZERS_PARALLELISM"] = "false"
-        ray.init(address=cfg.ray_address or os.environ.get("RAY_ADDRESS"), num_cpus=cfg.ray_num_cpus,
+        # "local": start a fresh Ray instead of attaching to whatever `ray start` left on this machine.
+        ray.init(address=cfg.ray_address or os.environ.get("RAY_ADDRESS") or "local", num_cpus=cfg.ray_num_cpus,
                  runtime_env={"env_vars": env}, log_to_driver=True, include_dashboard=False)
     trainer = TorchTrainer(
         train_loop_per_worker,
