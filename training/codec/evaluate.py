@@ -159,17 +159,18 @@ def evaluate_codecs(codecs: dict[str, Any], cfg: EvalConfig) -> dict[str, Any]:
     asr = _asr(cfg)
     results: dict[str, Any] = {"heldout_dir": cfg.heldout_dir, "packages": extras, "asr": cfg.asr, "codecs": {}}
     t0 = time.perf_counter()
-    utts = None
+    by_rate: dict[int, list] = {}  # the same utterances, loaded at each codec's sample rate
     original_wer = []
     for name, src in codecs.items():
         codec = load_codec(src, device)
         sr = int(codec.sample_rate)
-        if utts is None:
-            utts = load_utterances(cfg.heldout_dir, sr, cfg.max_utterances)
-            if not utts:
+        if sr not in by_rate:
+            by_rate[sr] = load_utterances(cfg.heldout_dir, sr, cfg.max_utterances)
+            if not by_rate[sr]:
                 raise ValueError(f"no held-out utterances in {cfg.heldout_dir}")
-            if asr is not None:
-                original_wer = [word_error_rate(text, asr.transcribe(a, sr)) for _, text, a in utts]
+        utts = by_rate[sr]
+        if asr is not None and not original_wer:
+            original_wer = [word_error_rate(text, asr.transcribe(a, sr)) for _, text, a in utts]
         per: dict[str, list[float]] = {k: [] for k in ("mel_distance", "si_sdr")}
         for _, text, audio in utts:
             dec = reconstruct(codec, audio, device)

@@ -395,7 +395,8 @@ def run_codec_training(cfg: CodecTrainConfig) -> dict[str, Any]:
     resumed_from = latest_checkpoint(cfg.output_dir)
     if not ray.is_initialized():
         env = {k: os.environ.get(k, "1") for k in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")}
-        ray.init(address=cfg.ray_address or os.environ.get("RAY_ADDRESS"), num_cpus=cfg.ray_num_cpus,
+        # "local" starts this run's own Ray instead of joining whatever cluster happens to run on the machine.
+        ray.init(address=cfg.ray_address or os.environ.get("RAY_ADDRESS") or "local", num_cpus=cfg.ray_num_cpus,
                  runtime_env={"env_vars": env}, log_to_driver=True, include_dashboard=False)
     trainer = TorchTrainer(
         train_loop_per_worker,
