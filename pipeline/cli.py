@@ -14,6 +14,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 from typing import Optional, Sequence
 
@@ -141,10 +142,28 @@ def _extra_commands():
 from duplexgen.pipeline.records import OutputError  # noqa: E402  (light import: no Ray, no torch)
 
 
+#: A config override: dotted key (list items by index), '=', value. Options start with '-', so never match.
+_OVERRIDE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*=")
+
+
+def split_overrides(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Pull key=value overrides out of argv so they may come anywhere, before or after options."""
+    rest, overrides = [], []
+    for tok in argv:
+        (overrides if _OVERRIDE.match(tok) else rest).append(tok)
+    return rest, overrides
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     _quiet_libraries()
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    rest, overrides = split_overrides(argv)
+    args = parser.parse_args(rest)
+    if overrides:
+        if not hasattr(args, "overrides"):
+            parser.error(f"{args.command} takes no key=value overrides: {overrides}")
+        args.overrides = list(args.overrides or []) + overrides
     try:
         return int(args.func(args) or 0)
     except (FileNotFoundError, PermissionError, ValueError, OutputError) as e:
