@@ -73,7 +73,7 @@ def test_adversarial_step_trains_the_discriminator(codec_set, tmp_path):
             "discriminators": [{"_target_": "nemo.collections.tts.modules.audio_codec_modules.MultiPeriodDiscriminator",
                                 "periods": [2, 3]}]}
     cfg = CodecTrainConfig(data_dir=str(codec_set), output_dir=str(tmp_path), codec={**TINY_CODEC, "discriminator": disc},
-                           segment_seconds=0.5, batch_size=2, lr=1e-3, warmup_steps=0)
+                           segment_seconds=0.25, batch_size=1, lr=1e-3, warmup_steps=0)
     state = CodecTrainState(cfg, torch.device("cpu"))
     assert state.adversarial
     before = [p.detach().clone() for p in state.disc_params]
