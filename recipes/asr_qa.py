@@ -181,6 +181,21 @@ def resolve_audio_path(audio_filepath: str, manifest_dir: str, audio_root: Optio
     return str(p)
 
 
+def probe_audio(audio_path: str) -> None:
+    """Read only the header, so that a missing or broken file is rejected before the LLM writes its answer."""
+    import soundfile as sf
+
+    path, _ = _parse_channel(audio_path)
+    if not os.path.exists(path):
+        raise RejectError(f"audio file not found ({path})", stage="source")
+    try:
+        info = sf.info(path)
+    except Exception as e:  # noqa: BLE001 - any decoder error means the file is unusable
+        raise RejectError(f"unreadable audio ({path}: {str(e).strip()[:120]})", stage="source") from None
+    if info.frames <= 0:
+        raise RejectError(f"zero-length audio ({path})", stage="source")
+
+
 def _utterance_turn(utt: Optional[dict[str, Any]], manifest_dir: str, options: dict[str, Any]) -> Turn:
     if utt is None:
         raise RejectError("unreadable manifest line in the chain", stage="source")
@@ -202,6 +217,7 @@ def _utterance_turn(utt: Optional[dict[str, Any]], manifest_dir: str, options: d
             raise RejectError(f"audio too long ({dur:.2f} s > max_audio_s {max_s}; raise it or set too_long: clip)", stage="source")
         dur = max_s
     audio_path = resolve_audio_path(path, manifest_dir, options.get("audio_root"))
+    probe_audio(audio_path)
     return Turn(USER, " ".join(text.split()), audio_path=audio_path, audio_offset=float(offset), audio_duration=float(dur))
 
 
