@@ -66,7 +66,7 @@ class BenchConfig:
     tiny: bool = _help("smoke sizes for CI (seconds, not minutes); the numbers are not meaningful", False)
     only: tuple = _help("sections to run (default: all)", SECTIONS)
     rows: int = _help("rows of the in-process efficiency/stage runs", 24)
-    ray_rows: int = _help("rows N of the Ray runs (1 vs 2 workers, and N vs 10N)", 32)
+    ray_rows: int = _help("rows N of the Ray runs (1 vs 2 workers, and N vs 10N)", 16)
     shard_size: int = _help("rows per shard in every run", 8)
     repeats: int = _help("repeats of every small measurement (medians are reported)", 3)
     ray_repeats: int = _help("repeats of the N-row Ray runs (the 10N run runs once)", 2)
@@ -89,7 +89,7 @@ class BenchConfig:
 
     @classmethod
     def tiny_sizes(cls, **kw) -> "BenchConfig":
-        base = dict(tiny=True, rows=2, ray_rows=2, shard_size=1, repeats=1, ray_repeats=1, big_rows=400, train_steps=2)
+        base = dict(tiny=True, rows=2, ray_rows=1, shard_size=2, repeats=1, ray_repeats=1, big_rows=200, train_steps=2)
         base.update(kw)
         return cls(**base)
 
@@ -263,13 +263,40 @@ def write_synthetic_alpaca(path: Path, rows: int) -> Path:
     return path
 
 
+#: The generate config of every bench run: one Alpaca source (the path and row count come as overrides).
+BENCH_CONFIG_YAML = """\
+# duplexgen bench: one Alpaca source, espeak-ng, local Ray
+output_dir: out/bench/run
+seed: 1234
+shard_size: 8
+sources:
+  - recipe: alpaca
+    path: null
+    max_rows: null
+"""
+
+
+def write_bench_config(work: Path) -> Path:
+    path = work / "bench_alpaca.yaml"
+    path.write_text(BENCH_CONFIG_YAML)
+    return path
+
+
 def generate_overrides(out_dir: Path, source: Path, rows: int, cfg: BenchConfig, **extra: Any) -> list[str]:
-    o = [f"output_dir={out_dir}", f"sources.0.path={source}", f"sources.0.max_rows={rows}", f"shard_size={cfg.shard_size}", f"seed={cfg.seed}"]
+    """The config file first, then key=value overrides: what ``duplexgen generate`` takes."""
+    o = [str(Path(source).parent / "bench_alpaca.yaml"), f"output_dir={out_dir}", f"sources.0.path={source}",
+         f"sources.0.max_rows={rows}", f"shard_size={cfg.shard_size}", f"seed={cfg.seed}"]
     return o + [f"{k}={v}" for k, v in extra.items()]
 
 
-def generate_command(overrides: list[str]) -> str:
-    return "duplexgen generate demo " + " ".join(overrides)
+def load_bench_generate_config(args: list[str]):
+    from duplexgen.pipeline.config import load_generate_config
+
+    return load_generate_config(args[0], args[1:])
+
+
+def generate_command(args: list[str]) -> str:
+    return "duplexgen generate " + " ".join(args)
 
 
 # ---------------------------------------------------------------- efficiency and stages (in-process)
@@ -277,10 +304,9 @@ def generate_command(overrides: list[str]) -> str:
 
 def run_in_process(overrides: list[str], record_synth: bool = False) -> dict[str, Any]:
     """One ``generate(cfg, ray_data=False)`` with stage timers; CPU = this process + reaped children."""
-    from duplexgen.pipeline.config import load_generate_config
     from duplexgen.pipeline.generate import generate
 
-    cfg = load_generate_config("demo", overrides)
+    cfg = load_bench_generate_config(overrides)
     shutil.rmtree(cfg.output_dir, ignore_errors=True)
     timers = StageTimers()
     with instrumented(timers, record=("tts: espeak synthesis",) if record_synth else ()):
@@ -299,7 +325,12 @@ def replay_espeak(calls: list[tuple[str, Any]], isolate: bool) -> dict[str, Any]
 
     backend = EspeakBackend(isolate=isolate)
     w0, c0 = time.perf_counter(), cpu_seconds()
-    audio_s = sum(backend.synthesize(text, voice).duration for text, voice in calls)
+    audio_s = 0.0
+    for text, voice in calls:
+        try:
+            audio_s += backend.synthesize(text, voice).duration
+        except Exception:  # noqa: BLE001 - a text the pipeline rejected costs the same here
+            pass
     return {"wall_s": time.perf_counter() - w0, "cpu_s": cpu_seconds() - c0, "speech_s": audio_s, "calls": len(calls)}
 
 
@@ -380,11 +411,29 @@ def stage_table(timer_runs: list[StageTimers], total_cpu: float, total_wall: flo
 # ---------------------------------------------------------------- Ray runs in child processes
 
 
+#: Ray processes that are part of every node, whatever the job (the rest are workers: tasks, actors, idle).
+RAY_SYSTEM_TITLES = ("ray::DashboardAgent", "ray::RuntimeEnvAgent")
+
+
+def ray_process_kind(cmdline: list[str]) -> str:
+    """"worker" for a Ray worker process (title ``ray::...`` or a ``default_worker.py`` that has not set its
+    title yet), else "ray_system" (gcs_server, raylet, dashboard, agents, monitors). Only argv[0]/argv[1]
+    count: raylet's arguments name default_worker.py too."""
+    first = cmdline[0] if cmdline else ""
+    if first.startswith("ray::"):
+        return "ray_system" if first.split()[0] in RAY_SYSTEM_TITLES else "worker"
+    if len(cmdline) > 1 and Path(cmdline[1]).name == "default_worker.py":
+        return "worker"
+    return "ray_system"
+
+
 class TreeSampler(threading.Thread):
     """Samples CPU times and RSS of every descendant process (Ray's gcs/raylet/workers) every ``interval`` s.
 
-    Ray workers count their own CPU plus their reaped children (espeak's forks); children of a worker are
-    not sampled on their own (they would count twice). Dead processes keep their last sample."""
+    A worker counts its own CPU plus its reaped children (espeak's forks); children of a worker are not
+    sampled on their own (they would count twice). CPU is counted from the first sample (processes left
+    over from an earlier run in the same Ray session count only what they do now); a process that dies
+    keeps its last sample, so up to ``interval`` s of a dying process is lost."""
 
     def __init__(self, interval: float = 0.5):
         super().__init__(daemon=True)
@@ -393,41 +442,52 @@ class TreeSampler(threading.Thread):
         self.psutil = psutil
         self.root = psutil.Process()
         self.interval = interval
+        self.base: dict[int, float] = {}
         self.cpu: dict[int, float] = {}
         self.rss: dict[int, float] = {}
         self.kind: dict[int, str] = {}
+        self.peak_total_rss_mb = 0.0
+        self.peak_workers = 0
         self.own_cpu = 0.0
-        self._stop = threading.Event()
+        self._halt = threading.Event()
+        self.sample(baseline=True)
 
-    def sample(self) -> None:
+    def sample(self, baseline: bool = False) -> None:
         t0 = time.thread_time()
         try:
             procs = self.root.children(recursive=True)
         except self.psutil.Error:
             return
         workers = {p for p, k in self.kind.items() if k == "worker"}
+        total_rss, n_workers = self.root.memory_info().rss / 2**20, 0
         for p in procs:
             try:
                 with p.oneshot():
                     if p.ppid() in workers:
                         continue  # a forked espeak render: counted in its worker's children times
-                    if p.pid not in self.kind or self.kind[p.pid] != "worker":
-                        cmd = " ".join(p.cmdline())
-                        self.kind[p.pid] = "worker" if ("ray::" in cmd or "default_worker.py" in cmd) else "ray_system"
+                    if self.kind.get(p.pid) != "worker":
+                        self.kind[p.pid] = ray_process_kind(p.cmdline())
                     t = p.cpu_times()
-                    own = t.user + t.system
-                    self.cpu[p.pid] = own + (t.children_user + t.children_system if self.kind[p.pid] == "worker" else 0.0)
-                    self.rss[p.pid] = max(self.rss.get(p.pid, 0.0), p.memory_info().rss / 2**20)
+                    c = t.user + t.system + (t.children_user + t.children_system if self.kind[p.pid] == "worker" else 0.0)
+                    rss = p.memory_info().rss / 2**20
             except self.psutil.Error:
                 continue
+            if baseline:
+                self.base[p.pid] = c
+            self.cpu[p.pid] = c
+            self.rss[p.pid] = max(self.rss.get(p.pid, 0.0), rss)
+            total_rss += rss
+            n_workers += self.kind[p.pid] == "worker"
+        self.peak_total_rss_mb = max(self.peak_total_rss_mb, total_rss)
+        self.peak_workers = max(self.peak_workers, n_workers)
         self.own_cpu += time.thread_time() - t0
 
     def run(self) -> None:
-        while not self._stop.wait(self.interval):
+        while not self._halt.wait(self.interval):
             self.sample()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join()
         self.sample()
 
@@ -435,45 +495,53 @@ class TreeSampler(threading.Thread):
         by = {"worker": 0.0, "ray_system": 0.0}
         rss = {"worker": 0.0, "ray_system": 0.0}
         for pid, c in self.cpu.items():
-            by[self.kind[pid]] += c
+            by[self.kind[pid]] += c - self.base.get(pid, 0.0)
             rss[self.kind[pid]] = max(rss[self.kind[pid]], self.rss.get(pid, 0.0))
         return {"worker_cpu_s": by["worker"], "ray_system_cpu_s": by["ray_system"], "worker_peak_rss_mb": rss["worker"],
-                "ray_system_peak_rss_mb": rss["ray_system"], "workers_seen": sum(1 for k in self.kind.values() if k == "worker")}
+                "ray_system_peak_rss_mb": rss["ray_system"], "peak_total_rss_mb": self.peak_total_rss_mb,
+                "worker_processes_started": sum(1 for p, k in self.kind.items() if k == "worker" and p not in self.base),
+                "peak_live_worker_processes": self.peak_workers}
 
 
-def child_generate(spec_path: str) -> int:
-    """Entry point of one measured Ray run (a fresh process, so its peak RSS is its own)."""
-    spec = json.loads(Path(spec_path).read_text())
-    from duplexgen.pipeline.config import load_generate_config
+def measured_generate(overrides: list[str]) -> dict[str, Any]:
+    """One ``generate`` on Ray with every Ray process sampled (Ray is started here unless it already runs)."""
     from duplexgen.pipeline.generate import generate, init_ray
 
-    cfg = load_generate_config("demo", spec["overrides"])
+    cfg = load_bench_generate_config(overrides)
     shutil.rmtree(cfg.output_dir, ignore_errors=True)
-    sampler = TreeSampler(interval=spec.get("interval", 0.5))
-    w_start, c_start = time.perf_counter(), cpu_seconds()
+    sampler = TreeSampler(interval=0.5)
+    w_start, c_start, rss_start = time.perf_counter(), cpu_seconds(), peak_rss_mb()
     sampler.start()
     init_ray(cfg)
     w_ray = time.perf_counter()
     summary = generate(cfg)
     w_end = time.perf_counter()
     sampler.stop()
-    driver_cpu = cpu_seconds() - c_start - sampler.own_cpu
     result = {
         "wall_s": w_end - w_start, "wall_after_ray_init_s": w_end - w_ray, "ray_init_s": w_ray - w_start,
-        "driver_cpu_s": driver_cpu, **sampler.totals(), "driver_peak_rss_mb": peak_rss_mb(),
+        "driver_cpu_s": cpu_seconds() - c_start - sampler.own_cpu, **sampler.totals(),
+        "driver_peak_rss_mb": peak_rss_mb(), "driver_peak_rss_before_mb": rss_start,
         "hours": summary["hours"], "conversations": summary["conversations"], "shards": summary["shards"],
-        "rejects": summary["rejects"], "sampler_cpu_s": sampler.own_cpu,
+        "rejects": summary["rejects"], "sampler_cpu_s": sampler.own_cpu, "command": generate_command(overrides),
     }
     result["total_cpu_s"] = result["driver_cpu_s"] + result["worker_cpu_s"] + result["ray_system_cpu_s"]
+    return result
+
+
+def child_generate(spec_path: str) -> int:
+    """Entry point of measured Ray runs in a fresh process: one run per process gives the driver's own peak
+    RSS; several runs (``--tiny``) share one Ray session to save start-up time."""
+    spec = json.loads(Path(spec_path).read_text())
+    results = [measured_generate(ov) for ov in spec["runs"]]
     import ray
 
     ray.shutdown()
-    Path(spec["result"]).write_text(json.dumps(result))
+    Path(spec["result"]).write_text(json.dumps(results))
     return 0
 
 
-def run_ray_child(work: Path, name: str, overrides: list[str], timeout_s: float = 900) -> dict[str, Any]:
-    spec = {"overrides": overrides, "result": str(work / f"{name}.result.json")}
+def run_ray_child(work: Path, name: str, runs: list[list[str]], timeout_s: float = 1200) -> list[dict[str, Any]]:
+    spec = {"runs": runs, "result": str(work / f"{name}.result.json")}
     spec_path = work / f"{name}.spec.json"
     spec_path.write_text(json.dumps(spec))
     log = work / f"{name}.log"
@@ -482,33 +550,39 @@ def run_ray_child(work: Path, name: str, overrides: list[str], timeout_s: float 
                               stdout=f, stderr=subprocess.STDOUT, timeout=timeout_s, env={**os.environ, "RAY_DEDUP_LOGS": "1"})
     if proc.returncode != 0 or not Path(spec["result"]).exists():
         raise RuntimeError(f"bench run {name} failed (exit {proc.returncode}); log: {log}\n{log.read_text()[-3000:]}")
-    res = json.loads(Path(spec["result"]).read_text())
-    res["command"] = generate_command(overrides)
-    return res
+    return json.loads(Path(spec["result"]).read_text())
 
 
 def bench_ray(cfg: BenchConfig, work: Path, source: Path, sections: set[str]) -> dict[str, Any]:
-    """1 vs 2 workers on N rows (interleaved repeats) and 2 workers on 10N rows, each run in a fresh process."""
+    """1 vs 2 workers on N rows (interleaved repeats) and 2 workers on 10N rows, each run in a fresh process
+    (``--tiny``: all in one process and one Ray session)."""
     n, big = cfg.ray_rows, 10 * cfg.ray_rows
-    runs: dict[str, list[dict]] = {"N_1w": [], "N_2w": [], "10N_2w": []}
     base = {"ray.num_cpus": 2}
+    plan: list[tuple[str, list[str]]] = []
     worker_counts = (1, 2) if "scaling" in sections else (2,)
     for rep in range(cfg.ray_repeats):
         for w in worker_counts:
-            ov = generate_overrides(work / f"ray_N_{w}w", source, n, cfg, **base, **{"ray.render_workers": w})
-            runs[f"N_{w}w"].append(run_ray_child(work, f"N_{w}w_{rep}", ov))
-    ov = generate_overrides(work / "ray_10N_2w", source, big, cfg, **base, **{"ray.render_workers": 2})
-    runs["10N_2w"].append(run_ray_child(work, "10N_2w", ov))
+            plan.append((f"N_{w}w", generate_overrides(work / f"ray_N_{w}w", source, n, cfg, **base, **{"ray.render_workers": w})))
+    plan.append(("10N_2w", generate_overrides(work / "ray_10N_2w", source, big, cfg, **base, **{"ray.render_workers": 2})))
+    if cfg.tiny:
+        results = run_ray_child(work, "ray_all", [ov for _, ov in plan])
+    else:
+        results = [run_ray_child(work, f"{name}_{i}", [ov])[0] for i, (name, ov) in enumerate(plan)]
+    runs: dict[str, list[dict]] = {}
+    for (name, _), r in zip(plan, results):
+        runs.setdefault(name, []).append(r)
     keys = ("wall_s", "wall_after_ray_init_s", "ray_init_s", "total_cpu_s", "driver_cpu_s", "worker_cpu_s", "ray_system_cpu_s",
-            "driver_peak_rss_mb", "worker_peak_rss_mb", "ray_system_peak_rss_mb", "hours", "conversations", "shards")
+            "driver_peak_rss_mb", "worker_peak_rss_mb", "ray_system_peak_rss_mb", "peak_total_rss_mb", "worker_processes_started",
+            "peak_live_worker_processes", "hours", "conversations", "shards")
     table = {}
     for name, rs in runs.items():
-        if rs:
-            table[name] = {k: round(median([r[k] for r in rs]), 4) for k in keys}
-            table[name]["repeats"] = len(rs)
-            table[name]["command"] = rs[0]["command"]
-            table[name]["wall_after_ray_init_s_all"] = [round(r["wall_after_ray_init_s"], 2) for r in rs]
-    return {"rows_N": n, "rows_10N": big, "runs": table, "shard_dir": str(work / "ray_10N_2w" / "shards" / "alpaca")}
+        table[name] = {k: round(median([r[k] for r in rs]), 4) for k in keys}
+        table[name]["repeats"] = len(rs)
+        table[name]["command"] = rs[0]["command"]
+        table[name]["wall_after_ray_init_s_all"] = [round(r["wall_after_ray_init_s"], 2) for r in rs]
+        table[name]["total_cpu_s_all"] = [round(r["total_cpu_s"], 2) for r in rs]
+    return {"rows_N": n, "rows_10N": big, "runs": table, "one_process": cfg.tiny,
+            "shard_dir": str(work / "ray_10N_2w" / "shards" / "alpaca")}
 
 
 def scaling_section(ray: dict[str, Any], source_offset: dict[str, Any]) -> dict[str, Any]:
@@ -519,6 +593,7 @@ def scaling_section(ray: dict[str, Any], source_offset: dict[str, Any]) -> dict[
         "cpu_growth_10x_rows": round(big["total_cpu_s"] / two["total_cpu_s"], 2),
         "audio_growth_10x_rows": round(big["hours"] / two["hours"], 2),
         "driver_peak_rss_growth_10x_rows": round(big["driver_peak_rss_mb"] / two["driver_peak_rss_mb"], 3),
+        "all_processes_peak_rss_growth_10x_rows": round(big["peak_total_rss_mb"] / two["peak_total_rss_mb"], 3),
         "worker_peak_rss_growth_10x_rows": round(big["worker_peak_rss_mb"] / two["worker_peak_rss_mb"], 3),
         "ray_conv_hours_per_core_hour_10N": round(big["hours"] / (big["total_cpu_s"] / 3600), 1),
     }
@@ -546,6 +621,7 @@ def bench_source_offset(cfg: BenchConfig, work: Path) -> dict[str, Any]:
         SourceStage().process(task)
         return cpu_seconds() - c0
 
+    chunk_s(0)  # warm-up: the first load_dataset of a file in a process costs extra
     first = median([chunk_s(0) for _ in range(cfg.repeats)])
     last = median([chunk_s(n - size) for _ in range(cfg.repeats)])
     chunks = -(-n // size)
@@ -613,19 +689,38 @@ def run_bench(cfg: Optional[BenchConfig] = None, **kw: Any) -> dict[str, Any]:
     work = out / "work"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    os.environ.setdefault("DUPLEXGEN_DATASETS_CACHE", str(work / "datasets_cache"))
+    saved_env = os.environ.get("DUPLEXGEN_DATASETS_CACHE")
+    os.environ["DUPLEXGEN_DATASETS_CACHE"] = str(work / "datasets_cache")  # a fresh Arrow cache, same for every run
+    try:
+        return _run_sections(cfg, out, work)
+    finally:
+        if saved_env is None:
+            os.environ.pop("DUPLEXGEN_DATASETS_CACHE", None)
+        else:
+            os.environ["DUPLEXGEN_DATASETS_CACHE"] = saved_env
+        if not cfg.keep_work:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _run_sections(cfg: BenchConfig, out: Path, work: Path) -> dict[str, Any]:
     sections = set(cfg.only)
     t0 = time.perf_counter()
+    laps: dict[str, float] = {}
+
+    def lap(name: str) -> None:
+        laps[name] = round(time.perf_counter() - t0 - sum(laps.values()), 1)
     res: dict[str, Any] = {"machine": machine_facts(), "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()}}
     source = write_synthetic_alpaca(work / "alpaca_synthetic.json", max(cfg.rows, 10 * cfg.ray_rows))
+    write_bench_config(work)
     if sections & {"efficiency", "stages"}:
         eff, stages = bench_in_process(cfg, work, source)
         if "efficiency" in sections:
             res["efficiency"] = eff
         if "stages" in sections:
             res["stages"] = stages
+        lap("efficiency+stages")
     shard_dir = None
-    if sections & {"scaling", "memory", "efficiency"} and ("scaling" in sections or "memory" in sections):
+    if sections & {"scaling", "memory"}:
         ray_res = bench_ray(cfg, work, source, sections)
         shard_dir = ray_res["shard_dir"]
         two, big = ray_res["runs"]["N_2w"], ray_res["runs"]["10N_2w"]
@@ -635,39 +730,44 @@ def run_bench(cfg: Optional[BenchConfig] = None, **kw: Any) -> dict[str, Any]:
             res["efficiency"]["ray"] = {"conv_hours_per_core_hour": ray_rate, "overhead_vs_espeak": round(1 - ray_rate / limit_rate, 3),
                                         "command": big["command"], "note": "10N-row Ray run (2 workers) vs espeak alone on the in-process rows"}
             res["efficiency"]["headline"]["ray_overhead_vs_espeak"] = res["efficiency"]["ray"]["overhead_vs_espeak"]
+        lap("ray runs")
         if "scaling" in sections:
             res["scaling"] = scaling_section(ray_res, bench_source_offset(cfg, work))
+            lap("source offset")
         if "memory" in sections:
             res["memory"] = {
                 "command_N": two["command"], "command_10N": big["command"],
                 "headline": {"driver_peak_rss_mb_N": two["driver_peak_rss_mb"], "driver_peak_rss_mb_10N": big["driver_peak_rss_mb"],
                              "worker_peak_rss_mb_N": two["worker_peak_rss_mb"], "worker_peak_rss_mb_10N": big["worker_peak_rss_mb"],
-                             "ray_system_peak_rss_mb": big["ray_system_peak_rss_mb"]},
+                             "ray_system_peak_rss_mb": big["ray_system_peak_rss_mb"],
+                             "all_processes_peak_rss_mb_N": two["peak_total_rss_mb"], "all_processes_peak_rss_mb_10N": big["peak_total_rss_mb"],
+                             "worker_processes_started_N": two["worker_processes_started"],
+                             "worker_processes_started_10N": big["worker_processes_started"]},
             }
     if "reading" in sections:
         if shard_dir is None:
-            from duplexgen.pipeline.config import load_generate_config
             from duplexgen.pipeline.generate import generate
 
-            rcfg = load_generate_config("demo", generate_overrides(work / "reading_src", source, 10 * cfg.ray_rows, cfg))
+            rcfg = load_bench_generate_config(generate_overrides(work / "reading_src", source, 10 * cfg.ray_rows, cfg))
             with contextlib.redirect_stderr(open(os.devnull, "w")):
                 generate(rcfg, ray_data=False)
             shard_dir = str(Path(rcfg.output_dir) / "shards" / "alpaca")
         res["reading"] = bench_reading(cfg, shard_dir)
+        lap("reading")
     if "trainer" in sections:
         res["trainer"] = bench_trainer(cfg, work)
+        lap("trainer")
     if "reading" in res and "trainer" in res:
         need = res["trainer"]["headline"]["audio_s_per_s_on_the_fly"]
         res["reading"]["headline"]["headroom_vs_tiny_trainer_x"] = round(res["reading"]["headline"]["audio_s_per_s"] / need, 2)
     res["machine"]["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
     res["bench_wall_s"] = round(time.perf_counter() - t0, 1)
+    res["section_wall_s"] = laps
     res["bench_command"] = "duplexgen bench" + (" --tiny" if cfg.tiny else "") + f" --out {cfg.out}" + (
         "" if set(cfg.only) == set(SECTIONS) else " --only " + ",".join(cfg.only))
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench.json").write_text(json.dumps(res, indent=1, default=str))
     (out / "bench.md").write_text(format_markdown(res))
-    if not cfg.keep_work:
-        shutil.rmtree(work, ignore_errors=True)
     return res
 
 
@@ -684,7 +784,7 @@ def format_markdown(res: dict[str, Any]) -> str:
     m = res["machine"]
     parts = [f"# duplexgen bench\n\nCommand: `{res['bench_command']}` ({res['bench_wall_s']} s). Machine: {m['nproc']} CPUs, "
              f"{m['cpu_model']}, {m['ram_gib']} GiB RAM, Python {m['python']}; load average {m['load_avg_start']} at start, "
-             f"{m.get('load_avg_end')} at end. Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + "."]
+             f"{m.get('load_avg_end')} at end. Seconds per section: {res.get('section_wall_s')}. Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + "."]
     if "efficiency" in res:
         e = res["efficiency"]
         names = {"espeak_in_process": "espeak-ng alone, in-process (the limit)", "espeak_isolated": "espeak-ng alone, forked per text",
@@ -711,12 +811,14 @@ def format_markdown(res: dict[str, Any]) -> str:
     if "scaling" in res:
         sc = res["scaling"]
         rows = [[k, r["repeats"], r["conversations"], round(r["hours"], 4), r["wall_after_ray_init_s"], r["ray_init_s"], r["total_cpu_s"],
-                 r["driver_cpu_s"], r["worker_cpu_s"], r["ray_system_cpu_s"], r["driver_peak_rss_mb"], r["worker_peak_rss_mb"]]
+                 r["driver_cpu_s"], r["worker_cpu_s"], r["ray_system_cpu_s"], r["driver_peak_rss_mb"], r["worker_peak_rss_mb"],
+                 r["peak_total_rss_mb"], r["worker_processes_started"]]
                 for k, r in sc["runs"].items()]
         so = sc["source_offset"]
         parts.append(f"## 3. Scaling on Ray (N = {sc['rows_N']} rows, 10N = {sc['rows_10N']})\n\n"
                      + _table(["run", "repeats", "conversations", "audio h", "wall s (after ray.init)", "ray.init s", "CPU s (all)", "driver CPU s",
-                               "worker CPU s", "Ray system CPU s", "driver peak RSS MiB", "worker peak RSS MiB"], rows)
+                               "worker CPU s", "Ray system CPU s", "driver peak RSS MiB", "worker peak RSS MiB",
+                               "all processes peak RSS MiB", "worker processes started"], rows)
                      + "\n\n" + "\n".join(f"- {k}: {v}" for k, v in sc["headline"].items())
                      + f"\n\nSource read offset ({so['rows']} rows, {so['rows_per_chunk']} per chunk): first chunk {so['first_chunk_cpu_s']} CPU s, "
                      f"last chunk {so['last_chunk_cpu_s']} CPU s (x{so['last_vs_first_x']}); all {so['chunks']} chunks ~{so['estimated_total_read_cpu_s']} CPU s; "
