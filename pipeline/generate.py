@@ -265,13 +265,19 @@ def generate(cfg: GenerateConfig, *, ray_data: bool = True) -> dict[str, Any]:
 
 def find_output_error(e: BaseException) -> Optional[BaseException]:
     """The OutputError behind a (Ray-wrapped) failure, if any: it deserves a plain message, not a stack."""
-    seen = set()
-    while e is not None and id(e) not in seen:
-        seen.add(id(e))
-        if isinstance(e, OutputError):
-            return e
-        e = getattr(e, "cause", None) or e.__cause__ or e.__context__
-    return None
+    import re
+    import traceback
+
+    seen, cur = set(), e
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, OutputError):
+            return cur
+        cur = getattr(cur, "cause", None) or cur.__cause__ or cur.__context__
+    # Ray Data may carry the worker's exception only as formatted text.
+    text = "".join(traceback.format_exception(e))
+    found = re.findall(r"OutputError: (.+)", text)
+    return OutputError(found[-1].strip()) if found else None
 
 
 def write_nemo_input_cfg(out: Path, summary: dict[str, Any]) -> Path:
