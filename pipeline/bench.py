@@ -19,8 +19,9 @@ peak RSS gives memory. Sections (``--only`` picks some):
 * ``trainer``    -- ``python -m duplexgen.training.gpu_check --tiny`` (CPU): step time and audio
   seconds/s with codec codes computed on the fly vs precomputed.
 
-Rows are a synthetic Alpaca file made by cycling the shipped sample (each row gets "Item i." so no
-two rows share text and the TTS cache cannot hide work). Results go to ``OUT/bench.json`` and
+Rows are a synthetic Alpaca file made by cycling the shipped sample (each row gets a two-word tag such as
+"Alpha bravo." so no two rows share text and the TTS cache cannot hide work; no digits, so the number
+normalizer runs only where the sample itself has numbers). Results go to ``OUT/bench.json`` and
 ``OUT/bench.md``.
 
 Example::
@@ -249,15 +250,31 @@ def instrumented(timers: StageTimers, record: tuple[str, ...] = ()) -> Iterator[
 # ---------------------------------------------------------------- inputs
 
 
+#: Words that make each synthetic row unique without digits (digits would send every turn through the
+#: number normalizer, which real rows mostly skip).
+TAG_WORDS = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet", "kilo", "lima", "mike",
+             "november", "oscar", "papa", "quebec", "romeo", "sierra", "tango", "uniform", "victor", "whiskey", "xray", "yankee", "zulu")
+
+
+def row_tag(i: int) -> str:
+    """A unique spoken tag for row ``i``: base-26 in NATO words ("alpha alpha", "alpha bravo", ...)."""
+    words = []
+    for _ in range(2 if i < 26**2 else 4):
+        i, r = divmod(i, len(TAG_WORDS))
+        words.append(TAG_WORDS[r])
+    return " ".join(reversed(words))
+
+
 def write_synthetic_alpaca(path: Path, rows: int) -> Path:
-    """``rows`` Alpaca rows cycled from the shipped sample, each made unique by an "Item i." prefix."""
+    """``rows`` Alpaca rows cycled from the shipped sample, each made unique by an "Item <tag>." prefix."""
     from duplexgen.recipes import get_recipe
 
     sample = json.loads(Path(get_recipe("alpaca").default_path()).read_text())
     out = []
     for i in range(rows):
         r = sample[i % len(sample)]
-        out.append({"instruction": f"Item {i}. {r['instruction']}", "input": r.get("input", ""), "output": f"Item {i}. {r['output']}"})
+        tag = row_tag(i).capitalize()
+        out.append({"instruction": f"{tag}. {r['instruction']}", "input": r.get("input", ""), "output": f"{tag}. {r['output']}"})
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out))
     return path

@@ -21,7 +21,7 @@ def _positive_numbers(d: dict) -> list[str]:
     return bad
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(600)
 def test_bench_tiny_runs_every_section(tmp_path):
     from duplexgen.pipeline.cli import main
 
