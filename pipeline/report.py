@@ -112,10 +112,10 @@ def write_report(out: Path, examples: int = 4) -> Path:
         "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}pre{background:#f6f6f6;padding:6px}</style></head><body>",
         f"<h1>duplexgen report: {html.escape(str(out))}</h1>",
         f"<p>{summary['conversations']} conversations, {summary['hours']:.4f} hours, {summary['shards']} shards, {summary['rejects']} rejects.</p>",
-        "<table><tr><th>source</th><th>conversations</th><th>hours</th><th>shards</th><th>rejects</th></tr>",
+        "<table><tr><th>source</th><th>conversations</th><th>text changed</th><th>hours</th><th>shards</th><th>rejects</th></tr>",
     ]
     for name, v in summary["per_source"].items():
-        parts.append(f"<tr><td>{html.escape(name)}</td><td>{v['conversations']}</td><td>{v['hours']:.4f}</td><td>{v['shards']}</td><td>{v['rejects']}</td></tr>")
+        parts.append(f"<tr><td>{html.escape(name)}</td><td>{v['conversations']}</td><td>{v['changed']}</td><td>{v['hours']:.4f}</td><td>{v['shards']}</td><td>{v['rejects']}</td></tr>")
     parts.append("</table>")
     for key, title in [("durations", "Durations"), ("hours", "Hours per source"), ("timing", "Gaps and barge-ins"), ("voices", "Voices"), ("rejects", "Rejects")]:
         if key in figs:

@@ -291,6 +291,7 @@ def cut_stats(cut) -> dict[str, Any]:
         "user_voice": custom.get("user_voice", ""),
         "agent_voice": custom.get("agent_voice", ""),
         "augmentations": [a.get("name", "") if isinstance(a, dict) else str(a) for a in custom.get("augmentations", []) or []],
+        "text_changes": sorted({c for changes in (custom.get("normalized") or {}).values() for c in changes}),
     }
 
 

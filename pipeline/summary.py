@@ -21,8 +21,10 @@ def summarize(out: Path, planned_shards: Optional[int] = None) -> dict[str, Any]
     per_source: dict[str, dict[str, Any]] = {}
     rejects = []
     for e in entries:
-        s = per_source.setdefault(e["source"], {"conversations": 0, "hours": 0.0, "shards": 0, "rejects": 0})
+        s = per_source.setdefault(e["source"], {"conversations": 0, "changed": 0, "hours": 0.0, "shards": 0, "rejects": 0})
         s["conversations"] += e["cuts"]
+        # "changed": kept, but the text was rewritten to be speakable (markdown, numbers, symbols, ...).
+        s["changed"] += sum(1 for st in e.get("stats", []) if st.get("text_changes"))
         s["hours"] += e["seconds"] / 3600
         s["shards"] += 1 if e["cuts"] else 0
         s["rejects"] += len(e["rejects"])
@@ -65,10 +67,10 @@ def format_summary(s: dict[str, Any]) -> str:
     lines = [
         f"conversations: {s['conversations']}   hours: {s['hours']:.4f}   shards: {s['shards']}   rejects: {s['rejects']}",
         "",
-        f"  {'source':<22}{'conversations':>14}{'hours':>10}{'shards':>8}{'rejects':>9}",
+        f"  {'source':<22}{'conversations':>14}{'text changed':>13}{'hours':>10}{'shards':>8}{'rejects':>9}",
     ]
     for name, v in s["per_source"].items():
-        lines.append(f"  {name:<22}{v['conversations']:>14}{v['hours']:>10.4f}{v['shards']:>8}{v['rejects']:>9}")
+        lines.append(f"  {name:<22}{v['conversations']:>14}{v['changed']:>13}{v['hours']:>10.4f}{v['shards']:>8}{v['rejects']:>9}")
     if s["rejects"]:
         lines.append("")
         lines.append("rejects by reason:")

@@ -185,6 +185,7 @@ BAD_ROWS = [
     '{"instruction": "Speak the symbols.", "input": "", "output": "%%% ### *** !!!"}',
     '{"instruction": 42, "input": "", "output": "Numbers are not instructions."}',
     '{"instruction": "What color is the sky?", "input": "", "output": "The sky is blue on a clear day."}',
+    '{"instruction": "Say it **boldly**.", "input": "", "output": "See https://example.com for *more* words."}',
 ]
 
 
@@ -194,7 +195,8 @@ def test_bad_rows_are_rejected_and_the_run_goes_on(tmp_path: Path, alpaca_config
     out = tmp_path / "out"
     assert main(["generate", str(alpaca_config), f"output_dir={out}", f"sources.0.path={src}", "shard_size=10", *CLEAN]) == 0
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["conversations"] == 2
+    assert summary["conversations"] == 3
+    assert summary["per_source"]["alpaca"]["changed"] == 1  # markdown and the URL stripped, row kept
     rejects = [json.loads(line) for line in (out / "rejects.jsonl").read_text().splitlines()]
     assert summary["rejects"] == len(rejects) == 5
     by_row = {r["row_id"]: r for r in rejects}
