@@ -31,6 +31,9 @@ from duplexgen.pipeline.stages import (
 
 log = logging.getLogger(__name__)
 
+#: Concurrent source-reading tasks (reading is cheap next to TTS; more only costs worker processes).
+SOURCE_TASKS = 2
+
 #: Recipes whose conversations need the LLM stage.
 LLM_RECIPES = {"asr_qa", "topic"}
 
@@ -157,14 +160,15 @@ def _cfg_from_dict(d: dict) -> GenerateConfig:
 def build_dataset(cfg: GenerateConfig, tasks: list[ChunkTask]):
     """The streaming Ray Data plan: chunk tasks -> source -> [llm] -> audio (shard written)."""
     import ray
-    from ray.data import ActorPoolStrategy
+    from ray.data import ActorPoolStrategy, TaskPoolStrategy
 
     cfg_dict = config_to_dict(cfg)
     items = [{"task": json.dumps(asdict(t))} for t in tasks]
     # One block per chunk so chunks spread over the actor pool instead of queueing in one block.
     ds = ray.data.from_items(items, override_num_blocks=len(items))
-    # Reading rows is light I/O: it must not wait for CPUs held by the actor pools (that deadlocks a 2-core machine).
-    ds = ds.map(_source_fn, num_cpus=0)
+    # Reading rows is light I/O: it must not wait for CPUs held by the actor pools (that deadlocks a 2-core
+    # machine); a small bounded pool of reused workers keeps it from spawning one process per chunk.
+    ds = ds.map(_source_fn, num_cpus=0, compute=TaskPoolStrategy(size=SOURCE_TASKS))
     needs_llm = any(t.recipe in LLM_RECIPES for t in tasks)
     if needs_llm:
         ds = ds.map(
@@ -237,6 +241,9 @@ def generate(cfg: GenerateConfig, *, ray_data: bool = True) -> dict[str, Any]:
     if todo:
         progress = Progress(len(todo))
         if ray_data:
+            import ray
+
+            started_ray = not ray.is_initialized()
             init_ray(cfg)
             try:
                 for row in build_dataset(cfg, todo).iter_rows():
@@ -246,6 +253,9 @@ def generate(cfg: GenerateConfig, *, ray_data: bool = True) -> dict[str, Any]:
                 if cause is not None:
                     raise OutputError(str(cause)) from None
                 raise
+            finally:
+                if started_ray:  # leave the process as we found it (a library call, a test)
+                    ray.shutdown()
         else:  # the same stages in-process (debugging, tests of the stage logic)
             llm = LLMChunkStage(cfg.llm, str(out / "cache" / "llm"))
             audio = AudioStage(cfg)

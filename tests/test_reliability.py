@@ -71,9 +71,9 @@ def wait_for(pred, timeout: float, what: str) -> None:
         time.sleep(0.1)
 
 
-def no_ray_workers_left() -> bool:
+def ray_worker_pids() -> set[int]:
     r = subprocess.run(["pgrep", "-f", "ray::"], capture_output=True, text=True)
-    return not r.stdout.strip()
+    return {int(x) for x in r.stdout.split()}
 
 
 def audio_by_cut(out: Path) -> dict[str, bytes]:
@@ -107,7 +107,8 @@ def test_sigkill_the_driver_repeatedly_then_resume_equals_an_uninterrupted_run(t
 
     out = tmp_path / "killed"
     kills = 0
-    for after in (1, 3, 4):  # kill after this many finished shards (a rerun resumes each time)
+    for after in (1, 3):  # kill after this many finished shards (a rerun resumes each time)
+        before = ray_worker_pids()
         p = start_generate(cfg, out)
         try:
             wait_for(lambda: finished_shards(out) >= after or p.poll() is not None, 240, f"{after} shards")
@@ -116,10 +117,11 @@ def test_sigkill_the_driver_repeatedly_then_resume_equals_an_uninterrupted_run(t
                 os.killpg(p.pid, signal.SIGKILL)
                 kills += 1
             p.wait()
-        wait_for(no_ray_workers_left, 60, "the killed run's Ray workers to exit")
+        # The killed driver's Ray workers notice and exit on their own within seconds.
+        wait_for(lambda: not (ray_worker_pids() - before), 60, "the killed run's Ray workers to exit")
         assert_readable(out)
         assert validate_dir(out / "shards").violations == []
-    assert kills >= 2, "the runs finished before they could be killed"
+    assert kills == 2, "a run finished before it could be killed"
 
     p = start_generate(cfg, out)
     assert p.wait(timeout=600) == 0, (out.parent / "killed.log").read_text()[-3000:]
