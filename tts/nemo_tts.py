@@ -7,7 +7,8 @@ without a space token), the renderer falls back to the documented estimate. Mult
 checkpoints take the voice name as the speaker id ("0", "1", ...). Magpie-TTS checkpoints are not
 wired yet (they need their own codec and inference call).
 
-Status: a loadable code path; its test skips without checkpoints (none can be downloaded here).
+Tested offline (``tests/test_tts_nemo.py``) with a tiny untrained FastPitch (``EnglishCharsTokenizer``,
+``learn_alignment``) and HiFi-GAN built from config and saved as ``.nemo``; real checkpoints load the same way.
 
 Example::
 
@@ -95,7 +96,9 @@ class NemoTTSBackend(TTSBackend):
             raise RejectError("empty text: nothing to speak", stage="tts")
         tokens = [spec_model.parse(t, normalize=True).squeeze(0) for t in texts]
         lengths = torch.tensor([len(t) for t in tokens], device=device)
-        batch = torch.nn.utils.rnn.pad_sequence(tokens, batch_first=True).to(device)
+        # Pad with the tokenizer's pad id: the encoder masks positions equal to it (id 0 is often the space).
+        pad_id = getattr(getattr(spec_model, "vocab", None), "pad", 0)
+        batch = torch.nn.utils.rnn.pad_sequence(tokens, batch_first=True, padding_value=pad_id).to(device)
         speaker = None
         if int(getattr(spec_model.cfg, "n_speakers", 1) or 1) > 1:
             speaker = torch.tensor([int(v.name) for v in voices], device=device)
@@ -104,16 +107,25 @@ class NemoTTSBackend(TTSBackend):
             spect, durs = outputs[0], outputs[2]
             audio = vocoder.convert_spectrogram_to_audio(spec=spect)
         sr = int(spec_model.cfg.sample_rate)
-        hop = int(spec_model.cfg.get("n_window_stride", 256))
+        hop = _hop_length(spec_model)
         space_id = getattr(spec_model.vocab, "space", None) if hasattr(spec_model, "vocab") else None
         out = []
         for b, text in enumerate(texts):
-            d = durs[b, : lengths[b]].round().long().cpu().numpy()
+            # The same rounding as FastPitch's length regulator (floor(d + 0.5)), so frames add up to the spectrogram.
+            d = (durs[b, : lengths[b]].float() + 0.5).floor().long().cpu().numpy()
             n = int(d.sum()) * hop
             words = _words_from_durations(text, tokens[b].cpu().numpy(), d, hop, sr, space_id)
             wav = audio[b, :n].float().cpu().numpy().astype(np.float32)
             out.append(Synthesis(wav, sr, words, "durations" if words else "none"))
         return out
+
+
+def _hop_length(spec_model) -> int:
+    """Audio samples per spectrogram frame: the config's ``n_window_stride``, else the preprocessor's hop."""
+    hop = spec_model.cfg.get("n_window_stride")
+    if hop is None:
+        hop = getattr(getattr(getattr(spec_model, "preprocessor", None), "featurizer", None), "hop_length", 256)
+    return int(hop)
 
 
 def _words_from_durations(text, token_ids, durs, hop, sr, space_id) -> list[Word]:
