@@ -21,6 +21,7 @@ Example::
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import pickle
 import select
@@ -49,6 +50,8 @@ EE_OK = 0
 RATE_RANGE = (80, 450)
 PITCH_RANGE = (0, 100)
 
+
+log = logging.getLogger(__name__)
 
 class _EventId(ctypes.Union):
     _fields_ = [("number", ctypes.c_int), ("name", ctypes.c_char_p), ("string", ctypes.c_char * 8)]
@@ -301,16 +304,33 @@ class EspeakBackend(TTSBackend):
             raise ValueError(f"espeak rate must be in {RATE_RANGE}, got {rate} for voice {voice.key()}")
         if not PITCH_RANGE[0] <= pitch <= PITCH_RANGE[1] or not 0 <= pitch_range <= 100:
             raise ValueError(f"espeak pitch and range must be in [0, 100], got {pitch}, {pitch_range} for {voice.key()}")
+        global _USED_IN_PROCESS
         if self.isolate:
+            if _USED_IN_PROCESS:
+                _warn_dirty_parent()
             with _FORK_LOCK:  # one child at a time per process: keeps fork away from a running synthesis
                 samples, events = _synth_in_child(text, voice.name, rate, pitch, pitch_range, self.timeout_s)
         else:
+            _USED_IN_PROCESS = True
             samples, events = self.engine.synth(text, voice.name, rate, pitch, pitch_range)
         if len(samples) == 0:
             raise RejectError(f"espeak produced no audio for {text[:40]!r}", stage="tts")
         words = words_from_events(text, events, samples, self.sample_rate)
         audio = samples.astype(np.float32) / 32768.0
         return Synthesis(audio, self.sample_rate, words, timing_source="espeak-events")
+
+
+#: Set once this process has synthesised without isolation: forked children then inherit espeak's used state,
+#: and their output may differ from a fresh process's (still valid audio, just not byte-identical).
+_USED_IN_PROCESS = False
+
+
+@lru_cache(maxsize=1)
+def _warn_dirty_parent() -> None:
+    log.warning(
+        "espeak was used without isolation in this process (tts.espeak_isolate=false somewhere); isolated renders "
+        "may no longer be byte-identical to a fresh process's. Run generation in its own process for determinism."
+    )
 
 
 def _dist_version(dist: str) -> str:
