@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
-from duplexgen.pipeline.config import RayConfig, SourceConfig, _help, config_to_dict, format_help_table, load_config
+from duplexgen.pipeline.config import RayConfig, SourceConfig, _help, config_to_dict, format_help_table, load_config, resolve_config_path
 from duplexgen.pipeline.records import AGENT, AGENT_SAMPLE_RATE, RejectError, safe_id
 from duplexgen.tts.config import TTSConfig
 
@@ -87,14 +87,7 @@ class CodecSetConfig:
 
 
 def resolve_codec_set_config_path(name_or_path: str) -> Path:
-    p = Path(name_or_path)
-    if p.exists():
-        return p
-    shipped = CONFIGS_DIR / (name_or_path if name_or_path.endswith(".yaml") else f"{name_or_path}.yaml")
-    if shipped.exists():
-        return shipped
-    choices = sorted(q.stem for q in CONFIGS_DIR.glob("codec_set*.yaml"))
-    raise FileNotFoundError(f"codec-set config not found: {name_or_path} (give a YAML path or one of {choices})")
+    return resolve_config_path(name_or_path, CONFIGS_DIR, kind="codec-set config", pattern="codec_set*.yaml")
 
 
 def load_codec_set_config(name_or_path: Optional[str], overrides: list[str] = ()) -> CodecSetConfig:

@@ -98,16 +98,18 @@ class GenerateConfig:
             raise ValueError(f"sources[].name must be unique, repeated: {sorted(dup)} (set sources[].name)")
 
 
-def resolve_config_path(name_or_path: str) -> Path:
-    """A config path, or the name of a shipped config in recipes/configs/ (``demo`` -> demo.yaml)."""
+def resolve_config_path(name_or_path: str, configs_dir: Path = CONFIGS_DIR, kind: str = "config", pattern: str = "*.yaml") -> Path:
+    """A config path, or the name of a shipped config in ``configs_dir`` (``demo`` -> demo.yaml).
+
+    ``kind`` names the config in the error; ``pattern`` picks the shipped names offered there."""
     p = Path(name_or_path)
     if p.exists():
         return p
-    shipped = CONFIGS_DIR / (name_or_path if name_or_path.endswith(".yaml") else f"{name_or_path}.yaml")
+    shipped = configs_dir / (name_or_path if name_or_path.endswith(".yaml") else f"{name_or_path}.yaml")
     if shipped.exists():
         return shipped
-    choices = sorted(q.stem for q in CONFIGS_DIR.glob("*.yaml"))
-    raise FileNotFoundError(f"config not found: {name_or_path} (give a YAML path or one of the shipped configs: {choices})")
+    choices = sorted(q.stem for q in configs_dir.glob(pattern))
+    raise FileNotFoundError(f"{kind} not found: {name_or_path} (give a YAML path or one of the shipped configs: {choices})")
 
 
 def load_config(schema: type, name_or_path: Optional[str], overrides: list[str]) -> Any:

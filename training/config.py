@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from duplexgen.pipeline.config import _help, config_to_dict, format_help_table, load_config  # noqa: F401
+from duplexgen.pipeline.config import _help, config_to_dict, format_help_table, load_config, resolve_config_path  # noqa: F401
 
 CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
 
@@ -179,14 +179,7 @@ class TrainConfig:
 
 
 def resolve_train_config_path(name_or_path: str) -> Path:
-    p = Path(name_or_path)
-    if p.exists():
-        return p
-    shipped = CONFIGS_DIR / (name_or_path if name_or_path.endswith(".yaml") else f"{name_or_path}.yaml")
-    if shipped.exists():
-        return shipped
-    choices = sorted(q.stem for q in CONFIGS_DIR.glob("*.yaml"))
-    raise FileNotFoundError(f"train config not found: {name_or_path} (give a YAML path or one of {choices})")
+    return resolve_config_path(name_or_path, CONFIGS_DIR, kind="train config", pattern="*.yaml")
 
 
 def load_train_config(name_or_path: Optional[str], overrides: list[str] = ()) -> TrainConfig:

@@ -291,35 +291,40 @@ def train_loop_per_worker(loop_config: dict) -> None:
 
 
 # ---------------------------------------------------------------- driver
-def run_training(cfg: TrainConfig) -> dict[str, Any]:
-    """Train with Ray Train; resumes from ``output_dir``'s latest checkpoint. Returns a summary dict:
-    ``steps``, ``losses`` (per step, mean over workers), ``checkpoint`` (latest), ``resumed_from``, ``output_dir``."""
+def build_torch_trainer(train_loop, cfg: Any, name: str):
+    """A Ray Train TorchTrainer for ``cfg`` (num_workers, use_gpu, cpus_per_worker, ray_address, ray_num_cpus,
+    max_failures, output_dir), starting Ray first when needed. Shared by the SALM-Duplex and codec trainers."""
     import ray
     from ray.train import FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
-    out = Path(cfg.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    from duplexgen.training.data import list_shards
-
-    list_shards(cfg.train_shards)  # fail early, in the driver, with a clear message
-    resumed_from = latest_checkpoint(cfg.output_dir)
     if not ray.is_initialized():
         env = {k: os.environ.get(k, "1") for k in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")}
         env["TOKENIZERS_PARALLELISM"] = "false"
         # "local": start a fresh Ray instead of attaching to whatever `ray start` left on this machine.
         ray.init(address=cfg.ray_address or os.environ.get("RAY_ADDRESS") or "local", num_cpus=cfg.ray_num_cpus,
                  runtime_env={"env_vars": env}, log_to_driver=True, include_dashboard=False)
-    trainer = TorchTrainer(
-        train_loop_per_worker,
+    return TorchTrainer(
+        train_loop,
         train_loop_config={"cfg": config_to_dict(cfg)},
         scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
                                      resources_per_worker={"CPU": cfg.cpus_per_worker, **({"GPU": 1} if cfg.use_gpu else {})}),
         torch_config=TorchConfig(backend="nccl" if cfg.use_gpu else "gloo"),
-        run_config=RunConfig(name="ray_train", storage_path=str(out / "ray"),
+        run_config=RunConfig(name=name, storage_path=str(Path(cfg.output_dir) / "ray"),
                              failure_config=FailureConfig(max_failures=cfg.max_failures)),
     )
-    trainer.fit()
+
+
+def run_training(cfg: TrainConfig) -> dict[str, Any]:
+    """Train with Ray Train; resumes from ``output_dir``'s latest checkpoint. Returns a summary dict:
+    ``steps``, ``losses`` (per step, mean over workers), ``checkpoint`` (latest), ``resumed_from``, ``output_dir``."""
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    from duplexgen.training.data import list_shards
+
+    list_shards(cfg.train_shards)  # fail early, in the driver, with a clear message
+    resumed_from = latest_checkpoint(cfg.output_dir)
+    build_torch_trainer(train_loop_per_worker, cfg, "ray_train").fit()
     rows = read_metrics(cfg.output_dir)
     ckpt = latest_checkpoint(cfg.output_dir)
     return {

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from duplexgen.pipeline.config import _help, format_help_table, load_config
+from duplexgen.pipeline.config import _help, format_help_table, load_config, resolve_config_path
 from duplexgen.training.config import PAPER_CODEC
 
 CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
@@ -85,14 +85,7 @@ class CodecTrainConfig:
 
 
 def resolve_codec_config_path(name_or_path: str) -> Path:
-    p = Path(name_or_path)
-    if p.exists():
-        return p
-    shipped = CONFIGS_DIR / (name_or_path if name_or_path.endswith(".yaml") else f"{name_or_path}.yaml")
-    if shipped.exists():
-        return shipped
-    choices = sorted(q.stem for q in CONFIGS_DIR.glob("codec_*.yaml") if not q.stem.startswith("codec_set"))
-    raise FileNotFoundError(f"codec train config not found: {name_or_path} (give a YAML path or one of {choices})")
+    return resolve_config_path(name_or_path, CONFIGS_DIR, kind="codec train config", pattern="codec_[!s]*.yaml")
 
 
 def load_codec_train_config(name_or_path: Optional[str], overrides: list[str] = ()) -> CodecTrainConfig:

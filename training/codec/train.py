@@ -45,7 +45,7 @@ import torch.distributed as dist
 
 from duplexgen.pipeline.config import config_to_dict
 from duplexgen.training.codec.config import CodecTrainConfig, codec_config_from_dict
-from duplexgen.training.train import CKPT_PREFIX, _barrier, _world, checkpoint_dirs, latest_checkpoint, read_metrics
+from duplexgen.training.train import CKPT_PREFIX, _barrier, _world, build_torch_trainer, checkpoint_dirs, latest_checkpoint, read_metrics
 
 log = logging.getLogger(__name__)
 
@@ -383,31 +383,13 @@ def run_codec_training(cfg: CodecTrainConfig) -> dict[str, Any]:
 
     Returns ``output_dir``, ``steps``, ``losses`` (per step, mean over workers), ``val`` (held-out losses by
     step), ``codec`` (the .nemo), ``checkpoint``, ``resumed_from`` and ``eval`` (the comparison, when run)."""
-    import ray
-    from ray.train import FailureConfig, RunConfig, ScalingConfig
-    from ray.train.torch import TorchConfig, TorchTrainer
-
     from duplexgen.training.codec.data import list_codec_shards
 
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     list_codec_shards(str(Path(cfg.data_dir) / "train"))  # fail early, in the driver, with a clear message
     resumed_from = latest_checkpoint(cfg.output_dir)
-    if not ray.is_initialized():
-        env = {k: os.environ.get(k, "1") for k in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")}
-        # "local" starts this run's own Ray instead of joining whatever cluster happens to run on the machine.
-        ray.init(address=cfg.ray_address or os.environ.get("RAY_ADDRESS") or "local", num_cpus=cfg.ray_num_cpus,
-                 runtime_env={"env_vars": env}, log_to_driver=True, include_dashboard=False)
-    trainer = TorchTrainer(
-        train_loop_per_worker,
-        train_loop_config={"cfg": config_to_dict(cfg)},
-        scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
-                                     resources_per_worker={"CPU": cfg.cpus_per_worker, **({"GPU": 1} if cfg.use_gpu else {})}),
-        torch_config=TorchConfig(backend="nccl" if cfg.use_gpu else "gloo"),
-        run_config=RunConfig(name="ray_train_codec", storage_path=str(out / "ray"),
-                             failure_config=FailureConfig(max_failures=cfg.max_failures)),
-    )
-    trainer.fit()
+    build_torch_trainer(train_loop_per_worker, cfg, "ray_train_codec").fit()
     rows = read_metrics(cfg.output_dir)
     ckpt = latest_checkpoint(cfg.output_dir)
     summary: dict[str, Any] = {
