@@ -66,3 +66,23 @@ def test_train_crash_resume_and_infer(ray_cpu, tiny_shards, tmp_path):
     assert res["codes"].shape == (1, 4, T)
     assert res["agent_audio_22k"].shape[0] == 1 and res["agent_audio_22k"].shape[1] == pytest.approx(T * 1764, abs=1764)
     assert isinstance(res["text"][0], str)
+
+
+def test_fsdp2_on_two_cpu_workers_trains_and_saves_a_full_checkpoint(ray_cpu, tiny_shards, tmp_path):
+    """FSDP2 shards every trainable module (a plain Tensor left beside DTensors breaks grad clipping); the
+    checkpoint is a full, unsharded state dict that loads into a fresh model."""
+    from duplexgen.training.config import load_train_config
+    from duplexgen.training.model import SALMDuplex
+    from duplexgen.training.train import latest_checkpoint, read_metrics, run_training
+
+    out = tmp_path / "fsdp"
+    cfg = load_train_config("tiny_cpu", [f"train_shards=[{tiny_shards}]", f"output_dir={out}", "strategy=fsdp2",
+                                         "max_steps=3", "checkpoint_every=3", "batch_duration=10", "log_every=1"])
+    run_training(cfg)
+    rows = read_metrics(str(out))
+    assert [r["step"] for r in rows] == [1, 2, 3]
+    assert all(torch.isfinite(torch.tensor([r["loss"], r["grad_norm"]])).all() for r in rows)
+    state = torch.load(latest_checkpoint(str(out)) / "model.pt", map_location="cpu", weights_only=False)
+    model = SALMDuplex(cfg.model)
+    model.load_state_dict(state, strict=True)
+    assert not any(type(v).__name__ == "DTensor" for v in state.values())

@@ -122,6 +122,9 @@ class TrainState:
             m = self.model
             for i, layer in enumerate(m.llm.layers):
                 m.llm.layers[i] = fully_shard(layer)
+            for i, emb in enumerate(m.embed_audio_tokens):  # a ModuleList (no forward): shard each codebook's table
+                m.embed_audio_tokens[i] = fully_shard(emb)
+            # Every trainable parameter must end up a DTensor, or grad clipping mixes Tensor and DTensor.
             for name in ("embed_tokens", "lm_head", "audio_head", "perception"):
                 setattr(m, name, fully_shard(getattr(m, name)))
             m.llm = fully_shard(m.llm)
