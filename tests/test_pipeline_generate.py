@@ -303,3 +303,18 @@ def test_export_webdataset_is_stereo_with_alignments(demo_out: Path, tmp_path: P
         first_user = next(a for a in meta["alignments"] if a[2] == "SPEAKER_OTHER")
         i0, i1 = int(first_user[1][0] * sr), int(first_user[1][1] * sr)
         assert np.abs(audio[i0:i1, 1]).max() > 10 * max(np.abs(audio[i0:i1, 0]).max(), 1e-4)
+
+
+def test_rows_chained_into_an_earlier_conversation_are_skipped_not_rejected():
+    import json as _json
+
+    from duplexgen.pipeline.stages import ChunkTask, SourceStage
+    from duplexgen.recipes import get_recipe
+
+    path = get_recipe("asr_qa").default_path()
+    n = sum(1 for _ in get_recipe("asr_qa").read_rows(path))
+    row = SourceStage().process(ChunkTask("asr_qa", "asr_qa", path, 0, n, 0, seed=1, options={"chain": 2}))
+    convs, rejects = _json.loads(row["conversations"]), _json.loads(row["rejects"])
+    assert rejects == []
+    assert len(convs) == (n + 1) // 2
+    assert all(len(c["turns"]) in (2, 4) for c in convs)
