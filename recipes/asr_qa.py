@@ -32,7 +32,6 @@ Example::
 from __future__ import annotations
 
 import gzip
-import json
 import math
 import os
 from pathlib import Path
@@ -41,7 +40,7 @@ from typing import Any, Iterator, Optional
 import numpy as np
 
 from duplexgen.pipeline.records import AGENT, AGENT_SAMPLE_RATE, USER, USER_SAMPLE_RATE, Conversation, RejectError, RenderedTurn, SkipRow, Turn
-from duplexgen.recipes.base import Recipe, SourceRow, check_input_file, conversation_id, register
+from duplexgen.recipes.base import Recipe, SourceRow, check_input_file, conversation_id, parse_jsonl_lines, register
 from duplexgen.recipes.normalize import apply_options
 
 NAME = "asr_qa"
@@ -75,16 +74,9 @@ def _is_lhotse(path: str) -> bool:
 
 def _nemo_utterances(path: str) -> Iterator[tuple[dict[str, Any] | None, str | None]]:
     with _open_text(path) as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                yield None, f"line {lineno}: malformed JSON ({e.msg} at column {e.colno})"
-                continue
-            if not isinstance(rec, dict):
-                yield None, f"line {lineno}: JSON {type(rec).__name__}, expected an object"
+        for rec, err in parse_jsonl_lines(f):
+            if rec is None:
+                yield None, err
                 continue
             yield {
                 "audio_filepath": rec.get("audio_filepath"),

@@ -25,9 +25,9 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional
 
 from duplexgen.pipeline.records import Conversation, RejectError, safe_id
 
@@ -126,7 +126,12 @@ def _read_tolerant_json(path: str) -> Iterator[tuple[Optional[dict[str, Any]], O
         for rec in records:
             yield (rec, None) if isinstance(rec, dict) else (None, f"record is {type(rec).__name__}, expected an object")
         return
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    yield from parse_jsonl_lines(text.splitlines())
+
+
+def parse_jsonl_lines(lines: Iterable[str]) -> Iterator[tuple[Optional[dict[str, Any]], Optional[str]]]:
+    """(record, None) for each JSON-object line, (None, reason naming the line) for a bad one; blank lines skipped."""
+    for lineno, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:

@@ -221,16 +221,24 @@ class _LossModule(torch.nn.Module):
         return self.model.training_losses(batch)
 
 
-# ---------------------------------------------------------------- the Ray Train worker loop
-def train_loop_per_worker(loop_config: dict) -> None:
-    import ray.train
+def worker_device(cfg: Any) -> torch.device:
+    """This Ray Train worker's device (its GPU, or the CPU with ``cpus_per_worker`` threads)."""
+    import ray.train.torch
 
-    cfg = train_config_from_dict(loop_config["cfg"])
     if not torch.cuda.is_available() or not cfg.use_gpu:
         torch.set_num_threads(max(1, int(cfg.cpus_per_worker)))
     device = ray.train.torch.get_device() if cfg.use_gpu else torch.device("cpu")
     if device.type == "cuda":
         torch.cuda.set_device(device)
+    return device
+
+
+# ---------------------------------------------------------------- the Ray Train worker loop
+def train_loop_per_worker(loop_config: dict) -> None:
+    import ray.train
+
+    cfg = train_config_from_dict(loop_config["cfg"])
+    device = worker_device(cfg)
     state = TrainState(cfg, device)
     rank, world = state.rank, state.world
     writer, metrics_file = None, None

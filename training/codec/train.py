@@ -45,7 +45,7 @@ import torch.distributed as dist
 
 from duplexgen.pipeline.config import config_to_dict
 from duplexgen.training.codec.config import CodecTrainConfig, codec_config_from_dict
-from duplexgen.training.train import CKPT_PREFIX, _barrier, _world, build_torch_trainer, checkpoint_dirs, latest_checkpoint, read_metrics
+from duplexgen.training.train import CKPT_PREFIX, _barrier, _world, build_torch_trainer, checkpoint_dirs, latest_checkpoint, read_metrics, worker_device
 
 log = logging.getLogger(__name__)
 
@@ -299,11 +299,7 @@ def train_loop_per_worker(loop_config: dict) -> None:
     from duplexgen.training.codec.data import load_utterances
 
     cfg = codec_config_from_dict(loop_config["cfg"])
-    if not torch.cuda.is_available() or not cfg.use_gpu:
-        torch.set_num_threads(max(1, int(cfg.cpus_per_worker)))
-    device = ray.train.torch.get_device() if cfg.use_gpu else torch.device("cpu")
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
+    device = worker_device(cfg)
     state = CodecTrainState(cfg, device)
     out = Path(cfg.output_dir)
     writer = metrics_file = None
