@@ -51,17 +51,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from duplexgen.pipeline.validate import hf_token_counter, validate_dir
 
     counter = hf_token_counter(args.tokenizer) if args.tokenizer else None
-    report = validate_dir(Path(args.shard_dir), count_tokens=counter, limit=args.limit)
+    report = validate_dir(args.shard_dir, count_tokens=counter, limit=args.limit)
     audit = None
     if args.audit:
         from duplexgen.training.eval.audit import AuditConfig, audit_dir, format_audit
 
-        audit = audit_dir(Path(args.shard_dir), limit=args.limit, cfg=AuditConfig())
+        audit = audit_dir(args.shard_dir, limit=args.limit, cfg=AuditConfig())
     if args.json:
         print(json.dumps({"cuts": report.cuts, "seconds": report.seconds, "shard_dirs": report.shard_dirs, "violations": report.violations, "audit": audit}, indent=1, default=str))
     else:

@@ -75,7 +75,8 @@ class RayConfig:
 class GenerateConfig:
     """`duplexgen generate`: sources -> conversations -> audio -> two-stream cuts -> Lhotse Shar shards."""
 
-    output_dir: str = _help("where shards, caches, reports and rejects go", "out/demo")
+    output_dir: str = _help("where shards, manifest, summary, index and rejects go: a local folder or an object-store URL (s3://bucket/prefix, gs://...)", "out/demo")
+    work_dir: Optional[str] = _help("local folder for shard staging and the TTS/LLM caches; null = output_dir when it is local, <tmp>/duplexgen-work/<hash> on each node when it is a URL", None)
     seed: int = _help("seed for every random choice (voices, barge-ins, augmentation)", 1234)
     shard_size: int = _help("source rows per shard (a shard holds at most this many conversations)", 20)
     mixture_scale: float = _help("multiplies every sources[].hours target (1.0 = full size)", 1.0)
@@ -162,6 +163,10 @@ def load_generate_config(name_or_path: Optional[str], overrides: list[str] = ())
     # Relative output dirs are relative to where the user runs the command.
     if "://" not in cfg.output_dir:
         cfg.output_dir = os.path.abspath(cfg.output_dir)
+    if cfg.work_dir and "://" in cfg.work_dir:
+        raise ValueError(f"work_dir must be a local folder (staging and caches), got {cfg.work_dir}")
+    if cfg.work_dir:
+        cfg.work_dir = os.path.abspath(cfg.work_dir)
     return cfg
 
 

@@ -24,6 +24,7 @@ import soundfile as sf
 import soxr
 
 from duplexgen.pipeline.shards import find_shard_dirs, load_shards
+from duplexgen.pipeline.storage import Location
 
 SPEAKERS = {"agent": "SPEAKER_MAIN", "user": "SPEAKER_OTHER"}
 
@@ -63,7 +64,7 @@ def cut_to_sample(cut, sample_rate: int) -> dict[str, Any]:
     return {"__key__": cut.id, "wav": buf.getvalue(), "json": json.dumps(meta).encode()}
 
 
-def export_webdataset(shard_root: Path, out_dir: Path, sample_rate: int = 24000, maxcount: int = 1000) -> dict[str, Any]:
+def export_webdataset(shard_root: Location, out_dir: Path, sample_rate: int = 24000, maxcount: int = 1000) -> dict[str, Any]:
     import webdataset as wds
 
     out_dir = Path(out_dir)
@@ -71,7 +72,7 @@ def export_webdataset(shard_root: Path, out_dir: Path, sample_rate: int = 24000,
     n = 0
     pattern = str(out_dir / "duplex-%06d.tar")
     with wds.ShardWriter(pattern, maxcount=maxcount, verbose=0) as sink:
-        for d in find_shard_dirs(Path(shard_root)):
+        for d in find_shard_dirs(shard_root):
             for cut in load_shards(d):
                 sink.write(cut_to_sample(cut, sample_rate))
                 n += 1

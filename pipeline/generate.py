@@ -21,12 +21,14 @@ from typing import Any, Optional
 
 from duplexgen.pipeline.config import GenerateConfig, config_to_dict
 from duplexgen.pipeline.records import OutputError
+from duplexgen.pipeline import storage
 from duplexgen.pipeline.stages import (
     AudioStage,
     ChunkTask,
     LLMChunkStage,
     SourceStage,
-    manifest_path,
+    finished_shards,
+    manifest_name,
 )
 
 log = logging.getLogger(__name__)
@@ -38,16 +40,20 @@ SOURCE_TASKS = 2
 LLM_RECIPES = {"asr_qa", "topic"}
 
 
-def prepare_output_dir(out: Path) -> None:
-    """Create the output folder or stop at once with a message naming it; clear staging debris."""
+def prepare_output_dir(out: storage.Location, work: Optional[Path] = None) -> None:
+    """Create the output folder (or probe the bucket) or stop at once with a message naming it;
+    clear the staging debris a killed run left in the local work folder."""
+    storage.check_writable(out)
+    if work is None:
+        if storage.is_url(out):
+            return
+        work = Path(out)
+    work = Path(work)
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
-        probe.write_text("ok")
-        probe.unlink()
+        work.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise PermissionError(f"output_dir is not writable: {out} ({e.strerror}); choose another output_dir=...") from None
-    shutil.rmtree(out / ".staging", ignore_errors=True)
+        raise PermissionError(f"work_dir is not writable: {work} ({e.strerror}); choose another work_dir=...") from None
+    shutil.rmtree(work / ".staging", ignore_errors=True)
 
 
 def source_path(src) -> str:
@@ -108,8 +114,9 @@ def interleave_sources(tasks: list[ChunkTask]) -> list[ChunkTask]:
     return out
 
 
-def pending_chunks(out: Path, tasks: list[ChunkTask]) -> list[ChunkTask]:
-    return [t for t in tasks if not manifest_path(out, t.source, t.shard_index).exists()]
+def pending_chunks(out: storage.Location, tasks: list[ChunkTask]) -> list[ChunkTask]:
+    done = finished_shards(out)
+    return [t for t in tasks if manifest_name(t.source, t.shard_index) not in done]
 
 
 def init_ray(cfg: GenerateConfig) -> None:
@@ -137,7 +144,7 @@ def _source_fn(row: dict[str, Any]) -> dict[str, Any]:
 class _LLMActor:
     def __init__(self, cfg_dict: dict):
         cfg = _cfg_from_dict(cfg_dict)
-        self.stage = LLMChunkStage(cfg.llm, cache_dir=str(Path(cfg.output_dir) / "cache" / "llm"))
+        self.stage = LLMChunkStage(cfg.llm, cache_dir=str(work_dir(cfg) / "cache" / "llm"))
 
     def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
         return self.stage.process(row)
@@ -149,6 +156,10 @@ class _AudioActor:
 
     def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
         return self.stage.process(row)
+
+
+def work_dir(cfg: GenerateConfig) -> Path:
+    return storage.local_work_dir(cfg.output_dir, cfg.work_dir)
 
 
 def _cfg_from_dict(d: dict) -> GenerateConfig:
@@ -230,10 +241,10 @@ def generate(cfg: GenerateConfig, *, ray_data: bool = True) -> dict[str, Any]:
     """Run the pipeline; returns the summary (also written to ``summary.json``)."""
     from duplexgen.pipeline.summary import summarize, write_summary
 
-    out = Path(cfg.output_dir)
+    out = cfg.output_dir  # a folder or an object-store URL
     tasks = plan_chunks(cfg)  # checks every input file before anything is written
-    prepare_output_dir(out)
-    (out / "config.json").write_text(json.dumps(config_to_dict(cfg), indent=1))
+    prepare_output_dir(out, work_dir(cfg))
+    storage.write_text(storage.join(out, "config.json"), json.dumps(config_to_dict(cfg), indent=1))
     todo = pending_chunks(out, tasks)
     skipped = len(tasks) - len(todo)
     if skipped:
@@ -257,7 +268,7 @@ def generate(cfg: GenerateConfig, *, ray_data: bool = True) -> dict[str, Any]:
                 if started_ray:  # leave the process as we found it (a library call, a test)
                     ray.shutdown()
         else:  # the same stages in-process (debugging, tests of the stage logic)
-            llm = LLMChunkStage(cfg.llm, str(out / "cache" / "llm"))
+            llm = LLMChunkStage(cfg.llm, str(work_dir(cfg) / "cache" / "llm"))
             audio = AudioStage(cfg)
             for t in todo:
                 row = SourceStage().process(t)
@@ -290,17 +301,15 @@ def find_output_error(e: BaseException) -> Optional[BaseException]:
     return OutputError(found[-1].strip()) if found else None
 
 
-def write_nemo_input_cfg(out: Path, summary: dict[str, Any]) -> Path:
+def write_nemo_input_cfg(out: storage.Location, summary: dict[str, Any]) -> str:
     """The NeMo ``train_ds.input_cfg`` that trains on this output: one Shar folder per source,
     weighted by its hours so the mixture is sampled as generated."""
     import yaml
 
     entries = [
-        {"type": "lhotse_shar", "shar_path": str(out / "shards" / name), "weight": round(max(v["hours"], 1e-9), 6), "tags": {"source": name}}
+        {"type": "lhotse_shar", "shar_path": storage.join(out, "shards", name), "weight": round(max(v["hours"], 1e-9), 6), "tags": {"source": name}}
         for name, v in summary["per_source"].items()
         if v["shards"]
     ]
-    path = out / "nemo_input_cfg.yaml"
     header = "# NeMo speechlm2 data.train_ds.input_cfg for this corpus (weights = hours per source)\n"
-    path.write_text(header + yaml.safe_dump({"input_cfg": entries}, sort_keys=False))
-    return path
+    return storage.write_text(storage.join(out, "nemo_input_cfg.yaml"), header + yaml.safe_dump({"input_cfg": entries}, sort_keys=False))

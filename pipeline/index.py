@@ -5,20 +5,20 @@ after every run and after a resume.
 
 Example::
 
-    write_index(Path("out/demo"))
+    write_index("out/demo")            # or "s3://bucket/corpus"
     import pyarrow.parquet as pq
     pq.read_table("out/demo/index.parquet").to_pandas().groupby("source").duration.sum()
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from duplexgen.pipeline.stages import read_manifest
+from duplexgen.pipeline.storage import Location, join, write_bytes
 
 SCHEMA = pa.schema(
     [
@@ -39,7 +39,7 @@ SCHEMA = pa.schema(
 )
 
 
-def index_rows(out: Path) -> list[dict[str, Any]]:
+def index_rows(out: Location) -> list[dict[str, Any]]:
     rows = []
     for entry in read_manifest(out):
         shard = entry.get("files", {}).get("cuts", "")
@@ -57,18 +57,21 @@ def index_rows(out: Path) -> list[dict[str, Any]]:
                     "user_voice": st.get("user_voice", ""),
                     "agent_voice": st.get("agent_voice", ""),
                     "augmentations": [str(a) for a in st.get("augmentations", [])],
-                    "shard": str(Path(shard).relative_to(out)) if shard and Path(shard).is_relative_to(out) else shard,
+                    "shard": relative_to(shard, out),
                     "shard_index": int(entry["shard_index"]),
                 }
             )
     return rows
 
 
-def write_index(out: Path) -> Path:
-    out = Path(out)
+def relative_to(location: str, root: Location) -> str:
+    """``location`` relative to the output root (so the index survives moving the corpus)."""
+    prefix = str(root).rstrip("/") + "/"
+    return location[len(prefix):] if location.startswith(prefix) else location
+
+
+def write_index(out: Location) -> str:
     table = pa.Table.from_pylist(index_rows(out), schema=SCHEMA)
-    path = out / "index.parquet"
-    tmp = out / "index.parquet.tmp"
-    pq.write_table(table, tmp)
-    tmp.replace(path)
-    return path
+    buf = pa.BufferOutputStream()
+    pq.write_table(table, buf)
+    return write_bytes(join(out, "index.parquet"), buf.getvalue().to_pybytes())

@@ -6,7 +6,7 @@ voice counts, rejects by reason; tables of the summary; and a few playable examp
 
 Example::
 
-    path = write_report(Path("out/demo"))   # out/demo/report.html
+    path = write_report("out/demo")   # out/demo/report.html (the output may also be an s3://... URL)
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ import html
 import io
 import json
 from collections import Counter
-from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
 from duplexgen.pipeline.index import index_rows
+from duplexgen.pipeline.storage import Location, join, write_text
 from duplexgen.pipeline.summary import summarize
 
 
@@ -76,7 +76,7 @@ def plots(rows: list[dict[str, Any]], summary: dict[str, Any]) -> dict[str, str]
     return figs
 
 
-def _example_audio(out: Path, rows: list[dict[str, Any]], n: int) -> list[tuple[str, str, str]]:
+def _example_audio(out: Location, rows: list[dict[str, Any]], n: int) -> list[tuple[str, str, str]]:
     """(cut id, data URL of a stereo WAV, supervision listing) for the first few conversations."""
     import soundfile as sf
     import soxr
@@ -84,7 +84,7 @@ def _example_audio(out: Path, rows: list[dict[str, Any]], n: int) -> list[tuple[
     from duplexgen.pipeline.shards import find_shard_dirs, load_shards
 
     examples = []
-    for d in find_shard_dirs(out / "shards"):
+    for d in find_shard_dirs(join(out, "shards")):
         for cut in load_shards(d):
             user = cut.load_audio()[0]
             agent = soxr.resample(cut.load_target_audio()[0], 22050, 16000)
@@ -101,8 +101,8 @@ def _example_audio(out: Path, rows: list[dict[str, Any]], n: int) -> list[tuple[
     return examples
 
 
-def write_report(out: Path, examples: int = 4) -> Path:
-    out = Path(out)
+def write_report(out: Location, examples: int = 4, dest: Optional[Location] = None) -> str:
+    """Write the report to ``dest`` (default: ``out/report.html``); returns where it went."""
     summary = summarize(out)
     rows = index_rows(out)
     figs = plots(rows, summary)
@@ -129,6 +129,4 @@ def write_report(out: Path, examples: int = 4) -> Path:
     for cid, url, sups in _example_audio(out, rows, examples):
         parts.append(f"<h3>{html.escape(cid)}</h3><audio controls src='{url}'></audio><pre>{html.escape(sups)}</pre>")
     parts.append(f"<h2>Summary</h2><pre>{html.escape(json.dumps(summary, indent=1))}</pre></body></html>")
-    path = out / "report.html"
-    path.write_text("\n".join(parts))
-    return path
+    return write_text(dest or join(out, "report.html"), "\n".join(parts))

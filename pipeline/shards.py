@@ -4,9 +4,10 @@ One conversation = one Lhotse ``MonoCut`` (see shard-contract.md): the user stre
 ``recording`` (16 kHz), the agent stream is ``custom["target_audio"]`` (22,050 Hz, same duration),
 one supervision per turn with speaker "user"/"agent".
 
-A shard is written by :func:`write_shard` into a staging folder and moved into the shard folder
-only when complete, audio tars first and the ``cuts`` manifest last, so a reader never sees a
-half-written shard and a killed run leaves nothing but staging debris (cleaned on the next run).
+A shard is written by :func:`write_shard` into a local staging folder and moved (or uploaded, for an
+object-store URL) into the shard folder only when complete, audio tars first and the ``cuts`` manifest
+last, so a reader never sees a half-written shard and a killed run leaves nothing but staging debris
+(cleaned on the next run).
 
 Example::
 
@@ -30,6 +31,8 @@ from lhotse.supervision import AlignmentItem
 from lhotse.shar import SharWriter
 
 from duplexgen.augment.layout import Assembled
+from duplexgen.pipeline import storage
+from duplexgen.pipeline.storage import Location
 
 #: The Shar fields of a duplex cut; the tar name must be exactly ``target_audio`` for NeMo.
 SHAR_FIELDS = {"recording": "flac", "target_audio": "flac"}
@@ -105,15 +108,15 @@ def shard_names(index: int) -> dict[str, str]:
     }
 
 
-def shard_is_complete(shard_dir: Path, index: int) -> bool:
+def shard_is_complete(shard_dir: Location, index: int) -> bool:
     """A shard is complete when its cuts manifest exists (it is moved into place last)."""
-    return (Path(shard_dir) / shard_names(index)["cuts"]).exists()
+    return storage.exists(storage.join(shard_dir, shard_names(index)["cuts"]))
 
 
-def write_shard(cuts: Sequence[MonoCut], shard_dir: Path, index: int, staging_root: Path) -> dict[str, str]:
-    """Write ``cuts`` as shard ``index`` of ``shard_dir`` atomically; returns the final file paths."""
-    shard_dir = Path(shard_dir)
-    staging = Path(staging_root) / f"{shard_dir.name}.{index:06d}"
+def write_shard(cuts: Sequence[MonoCut], shard_dir: Location, index: int, staging_root: Path) -> dict[str, str]:
+    """Write ``cuts`` as shard ``index`` of ``shard_dir`` (a folder or an object-store URL) atomically;
+    returns the final file locations. The shard is built in the local ``staging_root`` first."""
+    staging = Path(staging_root) / f"{storage.name_of(shard_dir)}.{index:06d}"
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir(parents=True)
@@ -127,32 +130,29 @@ def write_shard(cuts: Sequence[MonoCut], shard_dir: Path, index: int, staging_ro
         # fsync so that a crash after the rename cannot leave an empty file behind the final name.
         with open(staging / name, "rb") as f:
             os.fsync(f.fileno())
-    shard_dir.mkdir(parents=True, exist_ok=True)
     final = {}
     for key in [k for k in names if k != "cuts"] + ["cuts"]:  # the manifest last: it marks completeness
-        os.replace(staging / names[key], shard_dir / names[key])
-        final[key] = str(shard_dir / names[key])
+        final[key] = storage.put_file(staging / names[key], storage.join(shard_dir, names[key]))
     shutil.rmtree(staging, ignore_errors=True)
     return final
 
 
-def load_shards(shard_dir: Path) -> CutSet:
-    """The complete shards of a folder as a lazy CutSet (with both audio fields attached)."""
-    shard_dir = Path(shard_dir)
-    cuts = sorted(shard_dir.glob("cuts.*.jsonl.gz"))
-    if not cuts:
+def load_shards(shard_dir: Location) -> CutSet:
+    """The complete shards of a folder (or URL) as a lazy CutSet (with both audio fields attached)."""
+    names = storage.listdir(shard_dir)
+    idx = [n.split(".")[1] for n in names if n.startswith("cuts.") and n.endswith(".jsonl.gz")]
+    if not idx:
         raise FileNotFoundError(f"no shards (cuts.*.jsonl.gz) in {shard_dir}")
-    idx = [p.name.split(".")[1] for p in cuts]
-    fields = {"cuts": [str(p) for p in cuts]}
+    fields = {"cuts": [storage.join(shard_dir, f"cuts.{i}.jsonl.gz") for i in idx]}
     for f in SHAR_FIELDS:
-        fields[f] = [str(shard_dir / f"{f}.{i}.tar") for i in idx]
+        fields[f] = [storage.join(shard_dir, f"{f}.{i}.tar") for i in idx]
     return CutSet.from_shar(fields=fields)
 
 
-def find_shard_dirs(root: Path) -> list[Path]:
-    """Every folder under ``root`` (itself included) that holds Shar shards."""
-    root = Path(root)
-    return sorted({p.parent for p in root.rglob("cuts.*.jsonl.gz") if ".staging" not in p.parts})
+def find_shard_dirs(root: Location) -> list[str]:
+    """Every folder under ``root`` (itself included; a path or a URL) that holds Shar shards."""
+    found = storage.find(root, "cuts.*.jsonl.gz")
+    return sorted({storage.parent_of(p) for p in found if "/.staging/" not in p})
 
 
 def iter_cuts(dirs: Iterable[Path]):

@@ -19,7 +19,6 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-import os
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
@@ -168,14 +167,22 @@ class AudioStage:
         self._voices = None
 
     @property
-    def out(self) -> Path:
-        return Path(self.cfg.output_dir)
+    def out(self) -> str:
+        """Where shards and manifest entries go: a local folder or an object-store URL."""
+        return self.cfg.output_dir
+
+    @property
+    def work(self) -> Path:
+        """Local folder for staging and caches (the output itself when that is local)."""
+        from duplexgen.pipeline.storage import local_work_dir
+
+        return local_work_dir(self.cfg.output_dir, self.cfg.work_dir)
 
     def setup(self):
         if self._renderer is None:
             from duplexgen.tts import build_renderer, build_voice_pool
 
-            self._renderer = build_renderer(self.cfg.tts, cache_dir=str(self.out / "cache" / "tts"))
+            self._renderer = build_renderer(self.cfg.tts, cache_dir=str(self.work / "cache" / "tts"))
             self._voices = build_voice_pool(self.cfg.tts, seed=self.cfg.seed)
         return self._renderer, self._voices
 
@@ -228,6 +235,7 @@ class AudioStage:
 
     def process(self, row: dict[str, Any]) -> dict[str, Any]:
         from duplexgen.pipeline.shards import write_shard
+        from duplexgen.pipeline.storage import join
 
         t0 = time.perf_counter()
         task, convs, rejects = unpack_chunk(row)
@@ -243,9 +251,9 @@ class AudioStage:
                 rejects.append(_reject_from_error(e, conv.source, conv.row_id, conv.id, "tts"))
         files: dict[str, str] = {}
         if cuts:
-            shard_dir = self.out / "shards" / task.source
+            shard_dir = join(self.out, "shards", task.source)
             try:
-                files = write_shard(cuts, shard_dir, task.shard_index, self.out / ".staging")
+                files = write_shard(cuts, shard_dir, task.shard_index, self.work / ".staging")
             except OSError as e:
                 raise OutputError(
                     f"cannot write shard {task.shard_index:06d} of {shard_dir}: {e}; finished shards are intact: "
@@ -272,7 +280,7 @@ class AudioStage:
 OUTPUT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
 
 
-def is_output_failure(e: OSError, out: Path) -> bool:
+def is_output_failure(e: OSError, out: Any) -> bool:
     if e.errno in OUTPUT_ERRNOS:
         return True
     return e.errno in (errno.EACCES, errno.EPERM) and str(e.filename or "").startswith(str(out))
@@ -307,22 +315,33 @@ def current_node_id() -> str:
     return "local"
 
 
-def manifest_path(out: Path, source: str, shard_index: int) -> Path:
-    return Path(out) / "manifest" / f"{source}.{shard_index:06d}.json"
+def manifest_name(source: str, shard_index: int) -> str:
+    return f"{source}.{shard_index:06d}.json"
 
 
-def write_manifest_entry(out: Path, task: ChunkTask, record: dict[str, Any]) -> None:
+def manifest_path(out: Any, source: str, shard_index: int) -> str:
+    """The manifest entry of a shard (a path or a URL, like ``out``)."""
+    from duplexgen.pipeline.storage import join
+
+    return join(out, "manifest", manifest_name(source, shard_index))
+
+
+def write_manifest_entry(out: Any, task: ChunkTask, record: dict[str, Any]) -> None:
     """Record a finished shard (after its files are in place): the resume marker."""
-    path = manifest_path(out, task.source, task.shard_index)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from duplexgen.pipeline.storage import write_text
+
     record = dict(record, rows=[task.start, task.stop], path=task.path, recipe=task.recipe)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(record, indent=1))
-    os.replace(tmp, path)
+    write_text(manifest_path(out, task.source, task.shard_index), json.dumps(record, indent=1))
 
 
-def read_manifest(out: Path) -> list[dict[str, Any]]:
-    d = Path(out) / "manifest"
-    if not d.exists():
-        return []
-    return [json.loads(p.read_text()) for p in sorted(d.glob("*.json"))]
+def finished_shards(out: Any) -> set[str]:
+    """Names of the manifest entries present (one listing, also for an object store)."""
+    from duplexgen.pipeline.storage import join, listdir
+
+    return {n for n in listdir(join(out, "manifest")) if n.endswith(".json")}
+
+
+def read_manifest(out: Any) -> list[dict[str, Any]]:
+    from duplexgen.pipeline.storage import join, read_text
+
+    return [json.loads(read_text(join(out, "manifest", n))) for n in sorted(finished_shards(out))]

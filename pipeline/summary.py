@@ -2,7 +2,7 @@
 
 Example::
 
-    s = summarize(Path("out/demo"))
+    s = summarize("out/demo")          # or "s3://bucket/corpus"
     print(format_summary(s))
 """
 
@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from pathlib import Path
 from typing import Any, Optional
 
 from duplexgen.pipeline.stages import read_manifest
+from duplexgen.pipeline.storage import Location, join, write_text
 
 
-def summarize(out: Path, planned_shards: Optional[int] = None) -> dict[str, Any]:
+def summarize(out: Location, planned_shards: Optional[int] = None) -> dict[str, Any]:
     entries = read_manifest(out)
     per_source: dict[str, dict[str, Any]] = {}
     rejects = []
@@ -33,7 +33,7 @@ def summarize(out: Path, planned_shards: Optional[int] = None) -> dict[str, Any]
     by_reason = Counter(f"{r['source']}/{r['stage']}: {_reason_kind(r['reason'])}" for r in rejects)
     return {
         "output_dir": str(out),
-        "shard_dirs": sorted(str(Path(out) / "shards" / s) for s, v in per_source.items() if v["shards"]),
+        "shard_dirs": sorted(join(out, "shards", s) for s, v in per_source.items() if v["shards"]),
         "conversations": sum(v["conversations"] for v in per_source.values()),
         "hours": round(sum(v["hours"] for v in per_source.values()), 6),
         "shards": sum(v["shards"] for v in per_source.values()),
@@ -43,7 +43,7 @@ def summarize(out: Path, planned_shards: Optional[int] = None) -> dict[str, Any]
         "rejects_by_stage": dict(by_stage),
         "rejects_by_reason": dict(by_reason.most_common()),
         "per_source": {k: dict(v, hours=round(v["hours"], 6)) for k, v in sorted(per_source.items())},
-        "rejects_file": str(Path(out) / "rejects.jsonl"),
+        "rejects_file": join(out, "rejects.jsonl"),
     }
 
 
@@ -52,15 +52,10 @@ def _reason_kind(reason: str) -> str:
     return reason.split(" (")[0][:80]
 
 
-def write_summary(out: Path, summary: dict[str, Any]) -> None:
-    out = Path(out)
+def write_summary(out: Location, summary: dict[str, Any]) -> None:
     rejects = [r for e in read_manifest(out) for r in e["rejects"]]
-    tmp = out / "rejects.jsonl.tmp"
-    with open(tmp, "w") as f:
-        for r in rejects:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    tmp.replace(out / "rejects.jsonl")
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    write_text(join(out, "rejects.jsonl"), "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rejects))
+    write_text(join(out, "summary.json"), json.dumps(summary, indent=1))
 
 
 def format_summary(s: dict[str, Any]) -> str:
@@ -79,5 +74,5 @@ def format_summary(s: dict[str, Any]) -> str:
     lines.append("")
     lines.append(f"shards:  {', '.join(s['shard_dirs']) or '(none)'}")
     lines.append(f"rejects: {s['rejects_file']}")
-    lines.append(f"summary: {Path(s['output_dir']) / 'summary.json'}")
+    lines.append(f"summary: {join(s['output_dir'], 'summary.json')}")
     return "\n".join(lines)

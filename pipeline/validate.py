@@ -7,7 +7,7 @@ first, a trailing gap, and agent turns long enough that the EOS frame does not o
 
 Example::
 
-    report = validate_dir(Path("out/demo/shards"))
+    report = validate_dir("out/demo/shards")          # or "s3://bucket/corpus/shards"
     assert not report.violations, report.violations[:5]
 """
 
@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from duplexgen.pipeline.records import AGENT, AGENT_SAMPLE_RATE, DEFAULT_GAP_S, FRAME_S, USER, USER_SAMPLE_RATE
+from duplexgen.pipeline import storage
 from duplexgen.pipeline.shards import SHAR_FIELDS, find_shard_dirs, load_shards
+from duplexgen.pipeline.storage import Location
 
 #: Two sample periods of the slower stream: durations/times may differ by rounding, not more.
 TIME_TOL = 2.0 / USER_SAMPLE_RATE
@@ -105,20 +107,21 @@ def check_cut(cut, count_tokens: Callable[[str], int] = estimate_tokens) -> list
     return v
 
 
-def check_shard_files(shard_dir: Path) -> list[str]:
+def check_shard_files(shard_dir: Location) -> list[str]:
     v = []
-    for cuts in sorted(shard_dir.glob("cuts.*.jsonl.gz")):
-        idx = cuts.name.split(".")[1]
+    names = set(storage.listdir(shard_dir))
+    for cuts in sorted(n for n in names if n.startswith("cuts.") and n.endswith(".jsonl.gz")):
+        idx = cuts.split(".")[1]
         for f in SHAR_FIELDS:
-            if not (shard_dir / f"{f}.{idx}.tar").exists():
+            if f"{f}.{idx}.tar" not in names:
                 v.append(f"{shard_dir}: shard {idx} has no {f}.{idx}.tar")
     return v
 
 
-def validate_dir(root: Path, count_tokens: Optional[Callable[[str], int]] = None, limit: Optional[int] = None) -> ValidationReport:
-    root = Path(root)
+def validate_dir(root: Location, count_tokens: Optional[Callable[[str], int]] = None, limit: Optional[int] = None) -> ValidationReport:
+    """Check every conversation under ``root`` (a folder or an object-store URL, searched recursively)."""
     report = ValidationReport()
-    if not root.exists():
+    if not storage.exists(root):
         report.violations.append(f"{root}: no such folder")
         return report
     dirs = find_shard_dirs(root)

@@ -23,7 +23,6 @@ from __future__ import annotations
 import itertools
 import logging
 import re
-from pathlib import Path
 from typing import Iterator, Optional
 
 import numpy as np
@@ -39,22 +38,25 @@ _CUTS_RE = re.compile(r"cuts\.(\d{6})\.jsonl\.gz$")
 
 
 def list_shards(dirs: list[str]) -> list[dict[str, str]]:
-    """Every shard under the given folders as {field: path}, in a stable order (searched recursively)."""
+    """Every shard under the given folders (or object-store URLs) as {field: location}, in a stable
+    order (searched recursively)."""
+    from duplexgen.pipeline import storage
+
     shards = []
     for d in dirs:
-        root = Path(d)
-        if not root.exists():
+        if not storage.exists(d):
             raise FileNotFoundError(f"train_shards folder not found: {d} (run `duplexgen generate` first)")
-        for cuts in sorted(root.rglob("cuts.*.jsonl.gz")):
-            m = _CUTS_RE.search(cuts.name)
-            if not m:
+        listings: dict[str, set[str]] = {}
+        for cuts in storage.find(d, "cuts.*.jsonl.gz"):
+            m = _CUTS_RE.search(storage.name_of(cuts))
+            if not m or "/.staging/" in cuts:
                 continue
-            idx = m.group(1)
-            shard = {"cuts": str(cuts)}
+            idx, folder = m.group(1), storage.parent_of(cuts)
+            names = listings.setdefault(folder, set(storage.listdir(folder)))
+            shard = {"cuts": cuts}
             for fld in ("recording", "target_audio", CODES_FIELD):
-                tar = cuts.parent / f"{fld}.{idx}.tar"
-                if tar.exists():
-                    shard[fld] = str(tar)
+                if f"{fld}.{idx}.tar" in names:
+                    shard[fld] = storage.join(folder, f"{fld}.{idx}.tar")
             if "recording" not in shard or "target_audio" not in shard:
                 raise FileNotFoundError(f"shard {cuts} lacks recording/target_audio tars (not a duplex shard)")
             shards.append(shard)

@@ -249,7 +249,7 @@ def audit_dir(shard_root: Path, limit: Optional[int] = None, cfg: Optional[Audit
     from duplexgen.pipeline.shards import find_shard_dirs, load_shards
 
     cfg = cfg or AuditConfig()
-    dirs = find_shard_dirs(Path(shard_root))
+    dirs = find_shard_dirs(shard_root)
     if not dirs:
         raise FileNotFoundError(f"no Lhotse Shar shards (cuts.NNNNNN.jsonl.gz) under {shard_root}")
     cuts: list[dict[str, Any]] = []

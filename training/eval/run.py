@@ -168,7 +168,7 @@ def load_generator(checkpoint_dir: str, cfg: EvalConfig) -> Callable[[np.ndarray
 def iter_eval_cuts(shard_dir: Path, limit: int = 0) -> Iterator[Any]:
     from duplexgen.pipeline.shards import find_shard_dirs, load_shards
 
-    dirs = find_shard_dirs(Path(shard_dir))
+    dirs = find_shard_dirs(shard_dir)
     if not dirs:
         raise FileNotFoundError(f"no Lhotse Shar shards (cuts.NNNNNN.jsonl.gz) under {shard_dir}")
     n = 0
@@ -245,7 +245,7 @@ def run_eval(
     convs: list[dict[str, Any]] = []
     timelines: list[dict[str, Any]] = []
     hyps, refs, agent16 = [], [], []
-    for cut in iter_eval_cuts(Path(shard_dir), cfg.max_conversations):
+    for cut in iter_eval_cuts(shard_dir, cfg.max_conversations):
         user = cut.load_audio()[0].astype(np.float32)
         sr_u = int(cut.recording.sampling_rate)
         if reference:
