@@ -211,30 +211,33 @@ def render_workers(cfg: GenerateConfig, needs_llm: bool) -> int:
 
 
 class Progress:
-    """One line per finished shard: shards, conversations, audio hours, rate, ETA."""
+    """One line per finished shard: shards, source rows, conversations, audio hours, rate, ETA."""
 
-    def __init__(self, total_shards: int, stream=sys.stderr):
-        self.total = total_shards
-        self.done = 0
-        self.cuts = 0
+    def __init__(self, tasks: list[ChunkTask], stream=sys.stderr):
+        self.rows_of = {(t.source, t.shard_index): t.stop - t.start for t in tasks}
+        self.total = len(tasks)
+        self.total_rows = sum(self.rows_of.values())
+        self.done = self.rows = self.cuts = 0
         self.seconds = 0.0
         self.t0 = time.perf_counter()
         self.stream = stream
 
-    def update(self, record: dict[str, Any]) -> None:
+    def update(self, record: dict[str, Any]) -> str:
         self.done += 1
+        self.rows += self.rows_of.get((record["source"], record["shard_index"]), 0)
         self.cuts += record["cuts"]
         self.seconds += record["seconds"]
         elapsed = time.perf_counter() - self.t0
-        rate = self.done / elapsed if elapsed else 0.0
-        eta = (self.total - self.done) / rate if rate else float("nan")
-        print(
-            f"[{self.done}/{self.total} shards] {self.cuts} conversations, {self.seconds / 3600:.3f} h audio, "
-            f"{self.seconds / max(elapsed, 1e-9):.1f}x real time, {len(record['rejects'])} rejects in "
-            f"{record['source']}.{record['shard_index']:06d}, ETA {eta:.0f} s",
-            file=self.stream,
-            flush=True,
+        # ETA from rows, not shards: the last shard of a source may be short.
+        rate = self.rows / elapsed if elapsed else 0.0
+        eta = (self.total_rows - self.rows) / rate if rate else float("nan")
+        line = (
+            f"[{self.done}/{self.total} shards, {self.rows}/{self.total_rows} rows] {self.cuts} conversations, "
+            f"{self.seconds / 3600:.3f} h audio, {self.seconds / max(elapsed, 1e-9):.1f}x real time, "
+            f"{len(record['rejects'])} rejects in {record['source']}.{record['shard_index']:06d}, ETA {eta:.0f} s"
         )
+        print(line, file=self.stream, flush=True)
+        return line
 
 
 def generate(cfg: GenerateConfig, *, ray_data: bool = True) -> dict[str, Any]:
@@ -250,7 +253,7 @@ def generate(cfg: GenerateConfig, *, ray_data: bool = True) -> dict[str, Any]:
     if skipped:
         print(f"resuming: {skipped} of {len(tasks)} shards already finished, {len(todo)} to go", file=sys.stderr)
     if todo:
-        progress = Progress(len(todo))
+        progress = Progress(todo)
         if ray_data:
             import ray
 

@@ -318,3 +318,22 @@ def test_rows_chained_into_an_earlier_conversation_are_skipped_not_rejected():
     assert rejects == []
     assert len(convs) == (n + 1) // 2
     assert all(len(c["turns"]) in (2, 4) for c in convs)
+
+
+def test_progress_counts_rows_conversations_hours_and_eta():
+    import io
+
+    from duplexgen.pipeline.generate import Progress
+    from duplexgen.pipeline.stages import ChunkTask
+
+    tasks = [ChunkTask(source="alpaca", recipe="alpaca", path="x", start=s, stop=min(s + 3, 7), shard_index=k, seed=1)
+             for k, s in enumerate(range(0, 7, 3))]
+    stream = io.StringIO()
+    progress = Progress(tasks, stream=stream)
+    first = progress.update({"source": "alpaca", "shard_index": 0, "cuts": 2, "seconds": 36.0, "rejects": [{"reason": "x"}]})
+    assert first.startswith("[1/3 shards, 3/7 rows] 2 conversations, 0.010 h audio")
+    assert "1 rejects in alpaca.000000" in first and "ETA nan" not in first
+    progress.update({"source": "alpaca", "shard_index": 2, "cuts": 1, "seconds": 18.0, "rejects": []})
+    last = progress.update({"source": "alpaca", "shard_index": 1, "cuts": 3, "seconds": 54.0, "rejects": []})
+    assert last.startswith("[3/3 shards, 7/7 rows] 6 conversations, 0.030 h audio") and last.endswith("ETA 0 s")
+    assert stream.getvalue().count("\n") == 3
