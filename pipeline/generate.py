@@ -73,10 +73,10 @@ def plan_chunks(cfg: GenerateConfig) -> list[ChunkTask]:
     for src in cfg.sources:
         recipe = get_recipe(src.recipe)
         path = source_path(src)
-        n = sum(1 for _ in recipe.read_rows(path))
-        if src.max_rows is not None:
-            n = min(n, src.max_rows)
-        n = min(n, rows_for_hours(src, cfg, n))
+        cap = src.max_rows
+        if src.hours is not None:
+            cap = min(cap if cap is not None else sys.maxsize, rows_for_hours(src, cfg, 0))
+        n = sum(1 for _ in recipe.read_rows(path, 0, cap))  # never counts past the rows the run needs
         for k, start in enumerate(range(0, n, cfg.shard_size)):
             tasks.append(
                 ChunkTask(

@@ -16,7 +16,6 @@ row or a TTS crash fails that conversation only, never the chunk.
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import time
@@ -83,7 +82,7 @@ class SourceStage:
 
         recipe = get_recipe(task.recipe)
         convs, rejects = [], []
-        for row in itertools.islice(recipe.read_rows(task.path), task.start, task.stop):
+        for row in recipe.read_rows(task.path, task.start, task.stop):  # only this chunk's rows are read
             item = f"{task.source}:{row.row_id}"
             try:
                 conv = recipe.to_conversation(row, seed=task.seed, **task.options)

@@ -15,7 +15,7 @@ Example::
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Iterator, Optional
 
 from duplexgen.pipeline.records import AGENT, USER, Conversation, RejectError, Turn
 from duplexgen.recipes.base import Recipe, SourceRow, conversation_id, read_json_rows, register, require_str
@@ -23,8 +23,8 @@ from duplexgen.recipes.base import Recipe, SourceRow, conversation_id, read_json
 NAME = "alpaca"
 
 
-def read_rows(path: str) -> Iterator[SourceRow]:
-    return read_json_rows(path, NAME)
+def read_rows(path: str, start: int = 0, stop: Optional[int] = None) -> Iterator[SourceRow]:
+    return read_json_rows(path, NAME, start, stop)
 
 
 def user_text(instruction: str, input_text: str) -> str:

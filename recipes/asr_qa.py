@@ -32,6 +32,8 @@ Example::
 from __future__ import annotations
 
 import gzip
+import itertools
+import logging
 import math
 import os
 from pathlib import Path
@@ -40,8 +42,19 @@ from typing import Any, Iterator, Optional
 import numpy as np
 
 from duplexgen.pipeline.records import AGENT, AGENT_SAMPLE_RATE, USER, USER_SAMPLE_RATE, Conversation, RejectError, RenderedTurn, SkipRow, Turn
-from duplexgen.recipes.base import Recipe, SourceRow, check_input_file, conversation_id, parse_jsonl_lines, register
+from duplexgen.recipes.base import (
+    Recipe,
+    SourceRow,
+    check_input_file,
+    conversation_id,
+    load_table,
+    parse_jsonl_lines,
+    register,
+    table_rows,
+)
 from duplexgen.recipes.normalize import apply_options
+
+log = logging.getLogger(__name__)
 
 NAME = "asr_qa"
 #: How many following utterances each row carries, so that ``chain`` up to this works.
@@ -72,20 +85,43 @@ def _is_lhotse(path: str) -> bool:
     return False
 
 
+def _nemo_utterance(rec: dict[str, Any]) -> dict[str, Any]:
+    """The fields we use from a NeMo manifest line (absent and null mean the same: Arrow fills nulls)."""
+
+    def first(*keys: str, default: Any = None) -> Any:
+        return next((rec[k] for k in keys if rec.get(k) is not None), default)
+
+    return {
+        "audio_filepath": rec.get("audio_filepath"),
+        "offset": first("offset", default=0.0),
+        "duration": rec.get("duration"),
+        "text": rec.get("text"),
+        "speaker": first("speaker", "speaker_id"),
+        "utt_id": first("utt_id", "id"),
+    }
+
+
 def _nemo_utterances(path: str) -> Iterator[tuple[dict[str, Any] | None, str | None]]:
     with _open_text(path) as f:
         for rec, err in parse_jsonl_lines(f):
-            if rec is None:
-                yield None, err
-                continue
-            yield {
-                "audio_filepath": rec.get("audio_filepath"),
-                "offset": rec.get("offset", 0.0),
-                "duration": rec.get("duration"),
-                "text": rec.get("text"),
-                "speaker": rec.get("speaker", rec.get("speaker_id")),
-                "utt_id": rec.get("utt_id", rec.get("id")),
-            }, None
+            yield (None, err) if rec is None else (_nemo_utterance(rec), None)
+
+
+def _utterances_between(path: str, start: int, stop: Optional[int]) -> Iterator[tuple[dict[str, Any] | None, str | None]]:
+    """Utterances ``[start, stop)``. A well-formed NeMo manifest is sliced from its cached Arrow table
+    (a chunk never re-reads the lines before it); Lhotse manifests and manifests with bad lines are
+    streamed and skipped."""
+    if not _is_lhotse(path):
+        try:
+            ds = load_table(path)
+        except Exception as e:  # noqa: BLE001 - a bad line: stream it so that the line becomes one reject
+            log.info("datasets could not read %s (%s); streaming it", path, type(e).__name__)
+        else:
+            for _, rec in table_rows(ds, start, stop):
+                yield _nemo_utterance(rec), None
+            return
+    reader = _lhotse_utterances if _is_lhotse(path) else _nemo_utterances
+    yield from itertools.islice(reader(path), start, stop)
 
 
 def _lhotse_utterances(path: str) -> Iterator[tuple[dict[str, Any] | None, str | None]]:
@@ -129,11 +165,11 @@ def _lhotse_utterances(path: str) -> Iterator[tuple[dict[str, Any] | None, str |
             }, None
 
 
-def read_rows(path: str) -> Iterator[SourceRow]:
-    """Each utterance as a row carrying itself and the next MAX_CHAIN-1 utterances (for chaining)."""
+def read_rows(path: str, start: int = 0, stop: Optional[int] = None) -> Iterator[SourceRow]:
+    """Rows ``[start, stop)``: each utterance as a row carrying itself and the next MAX_CHAIN-1
+    utterances (for chaining), so rows ``[start, stop)`` read utterances ``[start, stop + MAX_CHAIN - 1)``."""
     check_input_file(path)
     root = str(Path(path).resolve().parent)
-    reader = _lhotse_utterances if _is_lhotse(path) else _nemo_utterances
     window: list[tuple[dict | None, str | None]] = []
 
     def emit(i: int) -> SourceRow:
@@ -142,14 +178,17 @@ def read_rows(path: str) -> Iterator[SourceRow]:
             return SourceRow(NAME, str(i), error=err)
         return SourceRow(NAME, str(i), data={"utterances": [r for r, _ in window], "manifest_dir": root})
 
-    i = 0
-    for pair in reader(path):
+    def wanted(i: int) -> bool:
+        return stop is None or i < stop
+
+    i = start
+    for pair in _utterances_between(path, start, None if stop is None else stop + MAX_CHAIN - 1):
         window.append(pair)
         if len(window) == MAX_CHAIN:
             yield emit(i)
             window.pop(0)
             i += 1
-    while window:
+    while window and wanted(i):  # the file's last rows carry fewer following utterances
         yield emit(i)
         window.pop(0)
         i += 1

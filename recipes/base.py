@@ -4,9 +4,10 @@ A recipe turns rows of one public source, in that source's original schema, into
 :class:`~duplexgen.pipeline.records.Conversation` records (text turns, plus user audio where the
 source has real audio). It is two plain functions, like a Lhotse recipe:
 
-- ``read_rows(path) -> Iterator[SourceRow]``: the rows of the source file, each with a stable row id;
-  a row that cannot be parsed comes back with ``error`` set instead of ``data`` (it is rejected,
-  the run goes on).
+- ``read_rows(path, start=0, stop=None) -> Iterator[SourceRow]``: the rows ``[start, stop)`` of the
+  source file, each with a stable row id; a row that cannot be parsed comes back with ``error`` set
+  instead of ``data`` (it is rejected, the run goes on). Each chunk of a run reads only its own rows,
+  so readers seek (an Arrow ``select`` on the memory-mapped table) instead of skipping from row 0.
 - ``to_conversation(row, seed, options) -> Conversation``: validate one row and build the
   conversation; raise :class:`RejectError` with a reason for an unusable row.
 
@@ -16,12 +17,13 @@ generate config refers to.
 Example::
 
     recipe = get_recipe("alpaca")
-    for row in recipe.read_rows(recipe.default_path()):
+    for row in recipe.read_rows(recipe.default_path()):          # or read_rows(path, 200, 220): one chunk
         conv = recipe.to_conversation(row, seed=1234)
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -93,15 +95,22 @@ def check_input_file(path: str) -> None:
         raise PermissionError(f"source file is not readable: {path}")
 
 
-def _read_with_datasets(path: str) -> Iterator[dict[str, Any]]:
-    """Read a JSON array / JSONL / Parquet file with Hugging Face ``datasets`` (Arrow-backed, memory-mapped)."""
+def load_table(path: str):
+    """A JSON array / JSONL / Parquet file as a Hugging Face ``datasets.Dataset`` (Arrow, memory-mapped;
+    converted once per file and cached, so every later chunk opens it in milliseconds)."""
     import datasets
 
     datasets.disable_progress_bars()
     kind = "parquet" if path.endswith(".parquet") else "json"
-    ds = datasets.load_dataset(kind, data_files=path, split="train", cache_dir=_datasets_cache_dir())
-    for row in ds:
-        yield row
+    return datasets.load_dataset(kind, data_files=path, split="train", cache_dir=_datasets_cache_dir())
+
+
+def table_rows(ds, start: int = 0, stop: Optional[int] = None) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(index, row) for rows ``[start, stop)`` of a Dataset: a slice, rows before ``start`` are never read."""
+    stop = len(ds) if stop is None else min(stop, len(ds))
+    if start >= stop:
+        return
+    yield from zip(range(start, stop), ds.select(range(start, stop)))
 
 
 def _datasets_cache_dir() -> str:
@@ -145,21 +154,23 @@ def parse_jsonl_lines(lines: Iterable[str]) -> Iterator[tuple[Optional[dict[str,
         yield rec, None
 
 
-def read_json_rows(path: str, source: str) -> Iterator[SourceRow]:
-    """Rows of a JSON array, JSON Lines or Parquet file, ids = record index in the file.
+def read_json_rows(path: str, source: str, start: int = 0, stop: Optional[int] = None) -> Iterator[SourceRow]:
+    """Rows ``[start, stop)`` of a JSON array, JSON Lines or Parquet file, ids = record index in the file.
 
     ``datasets`` reads well-formed files; a file it refuses (a malformed line, mixed types) is
     re-read record by record so that good rows are kept and each bad one becomes a rejected row."""
     check_input_file(path)
     try:
-        for i, row in enumerate(_read_with_datasets(path)):
-            yield SourceRow(source, str(i), data=row)
-        return
+        ds = load_table(path)
     except Exception as e:  # datasets raises several types for schema/JSON problems
         if path.endswith(".parquet"):
             raise ValueError(f"{path}: cannot read Parquet file: {e}") from e
         log.warning("datasets could not read %s (%s); reading it record by record", path, type(e).__name__)
-    for i, (rec, err) in enumerate(_read_tolerant_json(path)):
+    else:
+        for i, row in table_rows(ds, start, stop):
+            yield SourceRow(source, str(i), data=row)
+        return
+    for i, (rec, err) in itertools.islice(enumerate(_read_tolerant_json(path)), start, stop):
         yield SourceRow(source, str(i), data=rec, error=err)
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Iterator
+from typing import Any, Iterator, Optional
 
 from duplexgen.pipeline.records import AGENT, USER, Conversation, RejectError, Turn
 from duplexgen.recipes.base import Recipe, SourceRow, check_input_file, conversation_id, read_json_rows, register, require_str
@@ -41,15 +41,15 @@ def _is_column_oriented(path: str) -> bool:
     return re.match(r'\s*\{\s*"[A-Za-z_]+"\s*:\s*\{', head) is not None
 
 
-def read_rows(path: str) -> Iterator[SourceRow]:
+def read_rows(path: str, start: int = 0, stop: Optional[int] = None) -> Iterator[SourceRow]:
     check_input_file(path)
     if not _is_column_oriented(path):
-        yield from read_json_rows(path, NAME)
+        yield from read_json_rows(path, NAME, start, stop)
         return
     with open(path, encoding="utf-8") as f:
         columns: dict[str, dict[str, Any]] = json.load(f)
     index = sorted(next(iter(columns.values())).keys(), key=lambda k: int(k) if k.isdigit() else k)
-    for key in index:
+    for key in index[start:stop]:
         yield SourceRow(NAME, key, data={col: values.get(key) for col, values in columns.items()})
 
 

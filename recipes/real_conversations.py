@@ -44,11 +44,11 @@ DEFAULT_MAX_AUDIO_S = 30.0
 _SPEAKERS = {"user": USER, "agent": AGENT, "assistant": AGENT}
 
 
-def read_rows(path: str) -> Iterator[SourceRow]:
+def read_rows(path: str, start: int = 0, stop: Optional[int] = None) -> Iterator[SourceRow]:
     from pathlib import Path
 
     root = str(Path(path).resolve().parent)
-    for row in read_json_rows(path, NAME):
+    for row in read_json_rows(path, NAME, start, stop):
         if row.data is not None:
             row.data = dict(row.data, _manifest_dir=root)
         yield row

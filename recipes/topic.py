@@ -16,7 +16,8 @@ Example::
 
 from __future__ import annotations
 
-from typing import Iterator
+import itertools
+from typing import Iterator, Optional
 
 import numpy as np
 
@@ -44,12 +45,16 @@ PERSONAS = [
 ]
 
 
-def read_rows(path: str) -> Iterator[SourceRow]:
+def read_rows(path: str, start: int = 0, stop: Optional[int] = None) -> Iterator[SourceRow]:
     """Plain text (one topic per line) or JSON Lines with a ``topic`` field."""
     check_input_file(path)
     if path.endswith((".json", ".jsonl", ".parquet")):
-        yield from read_json_rows(path, NAME)
+        yield from read_json_rows(path, NAME, start, stop)
         return
+    yield from itertools.islice(_text_topics(path), start, stop)  # topic lists are small: skipping is cheap
+
+
+def _text_topics(path: str) -> Iterator[SourceRow]:
     with open(path, encoding="utf-8") as f:
         n = 0
         for line in f:

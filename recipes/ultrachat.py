@@ -17,7 +17,7 @@ Example::
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any, Iterator, Optional
 
 from duplexgen.pipeline.records import AGENT, USER, Conversation, RejectError, Turn
 from duplexgen.recipes.base import Recipe, SourceRow, conversation_id, read_json_rows, register
@@ -28,8 +28,8 @@ DEFAULT_EXCHANGES = 4
 _ROLES = {"user": USER, "human": USER, "assistant": AGENT, "gpt": AGENT, "agent": AGENT}
 
 
-def read_rows(path: str) -> Iterator[SourceRow]:
-    return read_json_rows(path, NAME)
+def read_rows(path: str, start: int = 0, stop: Optional[int] = None) -> Iterator[SourceRow]:
+    return read_json_rows(path, NAME, start, stop)
 
 
 def _messages(data: dict[str, Any]) -> list[tuple[str, str]]:

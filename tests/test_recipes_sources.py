@@ -180,3 +180,35 @@ def test_alpaca_real_rows_with_and_without_text_key():
                 "no speakable text left after normalization", "mostly unspeakable content", "non-Latin script", "turn too long", "field 'output' is empty"}
         else:
             assert "```" not in c.turns[1].text and "http" not in c.turns[1].text
+
+
+@pytest.mark.parametrize("name", ["alpaca", "asr_qa", "ms_marco", "real_conversations", "topic", "ultrachat"])
+def test_a_chunk_reads_exactly_its_rows(name):
+    """read_rows(path, start, stop) is the slice [start, stop) of the whole file: ids, data and errors."""
+    recipe = get_recipe(name)
+    path = recipe.default_path()
+    full = [(r.row_id, r.data, r.error) for r in recipe.read_rows(path)]
+    n = len(full)
+    assert n >= 3
+    for start, stop in [(0, 2), (1, 3), (n - 2, n), (n - 1, n + 5), (n + 3, n + 9), (2, None)]:
+        assert [(r.row_id, r.data, r.error) for r in recipe.read_rows(path, start, stop)] == full[start:stop], (start, stop)
+
+
+def test_chunks_of_a_file_with_bad_lines_keep_each_bad_line_as_its_row(tmp_path: Path):
+    rows = [{"instruction": f"Say {i}.", "input": "", "output": f"Number {i}."} for i in range(7)]
+    rows[3] = '{"instruction": "broken'
+    path = write_jsonl(tmp_path / "alpaca.jsonl", rows)
+    recipe = get_recipe("alpaca")
+    full = [(r.row_id, r.data, r.error) for r in recipe.read_rows(path)]
+    assert full[3][2] and "malformed JSON" in full[3][2]
+    chunks = [(r.row_id, r.data, r.error) for k in range(0, 7, 3) for r in recipe.read_rows(path, k, k + 3)]
+    assert chunks == full
+
+
+def test_asr_manifest_slices_match_the_streamed_manifest():
+    from duplexgen.recipes import asr_qa
+
+    path = get_recipe("asr_qa").default_path()
+    streamed = list(asr_qa._nemo_utterances(path))
+    assert list(asr_qa._utterances_between(path, 0, None)) == streamed
+    assert list(asr_qa._utterances_between(path, 2, 5)) == streamed[2:5]
