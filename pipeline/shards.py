@@ -149,10 +149,12 @@ def load_shards(shard_dir: Location) -> CutSet:
     return CutSet.from_shar(fields=fields)
 
 
-def find_shard_dirs(root: Location) -> list[str]:
-    """Every folder under ``root`` (itself included; a path or a URL) that holds Shar shards."""
+def find_shard_dirs(root: Location) -> list[Location]:
+    """Every folder under ``root`` (itself included) that holds Shar shards: ``Path``s under a local
+    root, URL strings under an object-store URL."""
     found = storage.find(root, "cuts.*.jsonl.gz")
-    return sorted({storage.parent_of(p) for p in found if "/.staging/" not in p})
+    dirs = sorted({storage.parent_of(p) for p in found if "/.staging/" not in p})
+    return dirs if storage.is_url(root) else [Path(d) for d in dirs]
 
 
 def iter_cuts(dirs: Iterable[Path]):

@@ -60,6 +60,43 @@ def test_same_text_same_samples_whatever_came_before(backend):
     assert np.array_equal(first, again)
 
 
+RENDER_IN_FRESH_PROCESS = """
+import hashlib
+from duplexgen.tts.espeak import EspeakBackend
+from duplexgen.tts.base import Voice
+print(hashlib.sha256(EspeakBackend().synthesize("Hello there friend, how are you?", Voice.make("en-us+f2", "espeak")).audio.tobytes()).hexdigest())
+"""
+
+
+def test_same_samples_in_any_process_after_anything_at_any_time(backend):
+    """Isolated renders come from a zygote (a fresh helper process) with espeak's clock-seeded random generator
+    reseeded per text: a worker that used espeak in-process before, and another process a second later, agree."""
+    import hashlib
+    import subprocess
+    import sys
+    import time
+
+    EspeakBackend(isolate=False).synthesize("Dirty this process's espeak state first.", Voice.make("en+m3", "espeak", pitch=80))
+    here = hashlib.sha256(backend.synthesize("Hello there friend, how are you?", Voice.make("en-us+f2", "espeak")).audio.tobytes()).hexdigest()
+    time.sleep(1.1)  # espeak_Initialize seeds from time(NULL): make sure the clock moved on
+    fresh = subprocess.run([sys.executable, "-c", RENDER_IN_FRESH_PROCESS], capture_output=True, text=True, timeout=120)
+    assert fresh.returncode == 0, fresh.stderr[-2000:]
+    assert fresh.stdout.strip() == here
+
+
+def test_a_killed_zygote_is_replaced(backend):
+    import os
+    import signal
+
+    from duplexgen.tts import espeak
+
+    voice = Voice.make("en-us+f2", "espeak")
+    before = backend.synthesize("Still here.", voice).audio
+    os.kill(espeak._ZYGOTE.proc.pid, signal.SIGKILL)
+    espeak._ZYGOTE.proc.wait()
+    assert np.array_equal(backend.synthesize("Still here.", voice).audio, before)
+
+
 def test_in_process_mode_renders_too():
     syn = EspeakBackend(isolate=False).synthesize("Quick check.", Voice.make("en-us", "espeak"))
     assert syn.duration > 0.3 and [w.text for w in syn.words] == ["Quick", "check"]

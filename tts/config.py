@@ -40,7 +40,7 @@ class TTSConfig:
     max_non_latin_fraction: float = _help("reject turns whose letters are more than this fraction non-Latin script", 0.2)
     max_clip_fraction: float = _help("reject renders with more than this fraction of samples at full scale", 0.001)
     min_peak_db: float = _help("reject renders whose loudest 10 ms frame is below this dBFS (near silence)", -45.0)
-    espeak_isolate: bool = _help("render each espeak text in a forked child so output never depends on earlier renders", True)
+    espeak_isolate: bool = _help("render each espeak text in a child forked from a small helper process, so output never depends on earlier renders or on the process", True)
     quality_gate: str = _help("ASR round-trip gate: none, pocketsphinx (offline, en-us), nemo (tts.asr_model_path)", "none")
     quality_max_wer: float = _help("quality gate: reject turns whose ASR word error rate vs the text is above this", 0.5)
     asr_model_path: Optional[str] = _help("NeMo ASR .nemo checkpoint for quality_gate=nemo", None)

@@ -26,6 +26,9 @@ import os
 import pickle
 import select
 import signal
+import struct
+import subprocess
+import sys
 import threading
 import time
 from functools import lru_cache
@@ -45,6 +48,9 @@ espeakENDPAUSE = 0x1000
 EVENT_LIST_TERMINATED, EVENT_WORD, EVENT_SENTENCE, EVENT_END, EVENT_MSG_TERMINATED = 0, 1, 2, 5, 6
 espeakRATE, espeakVOLUME, espeakPITCH, espeakRANGE = 1, 2, 3, 4
 EE_OK = 0
+
+#: espeak's random generator is reseeded with this before every text (espeak_ng_SetRandSeed).
+RAND_SEED = 1234
 
 #: Allowed parameter ranges (speak_lib.h): rate in words per minute, pitch and range 0-100.
 RATE_RANGE = (80, 450)
@@ -121,6 +127,12 @@ class _Engine:
             ctypes.c_uint, ctypes.POINTER(ctypes.c_uint), ctypes.c_void_p,
         ]
         self.lib.espeak_Synth.restype = ctypes.c_int
+        # espeak_Initialize seeds espeak's random generator (used for voice variation) from the wall clock,
+        # so two processes rendering the same text a second apart differ; reseeding before each text removes that.
+        self._set_seed = getattr(self.lib, "espeak_ng_SetRandSeed", None)
+        if self._set_seed is not None:
+            self._set_seed.argtypes = [ctypes.c_long]
+            self._set_seed.restype = None
         self.lock = threading.Lock()
         self.sample_rate = self.lib.espeak_Initialize(
             AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path.encode(), espeakINITIALIZE_DONT_EXIT
@@ -151,6 +163,8 @@ class _Engine:
             for param, value in ((espeakRATE, rate), (espeakPITCH, pitch), (espeakRANGE, pitch_range)):
                 self.lib.espeak_SetParameter(param, int(value), 0)
             self._chunks, self._events = [], []
+            if self._set_seed is not None:
+                self._set_seed(RAND_SEED)
             data = text.encode("utf-8") + b"\0"
             buf = ctypes.create_string_buffer(data, len(data))
             rc = self.lib.espeak_Synth(buf, len(data), 0, 0, 0, espeakCHARS_UTF8 | espeakENDPAUSE, None, None)
@@ -205,8 +219,8 @@ def words_from_events(
 
 
 def _synth_in_child(text: str, voice_name: str, rate: int, pitch: int, pitch_range: int, timeout_s: float):
-    """Run one synthesis in a forked child with a never-used espeak, so the result does not depend on what
-    this process rendered before (espeak keeps pitch-flutter and phase state between calls)."""
+    """Run one synthesis in a forked child of the zygote, whose espeak is initialised but never used, so the
+    result does not depend on what was rendered before (espeak keeps pitch and phase state between calls)."""
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:  # child: synthesise, send the result, exit without running any Python cleanup
@@ -214,7 +228,7 @@ def _synth_in_child(text: str, voice_name: str, rate: int, pitch: int, pitch_ran
         try:
             os.close(r)
             try:
-                result = ("ok", _Engine().synth(text, voice_name, rate, pitch, pitch_range))
+                result = ("ok", _Engine.get().synth(text, voice_name, rate, pitch, pitch_range))
             except BaseException as e:  # noqa: BLE001 - report any failure to the parent
                 result = ("error", f"{type(e).__name__}: {e}")
             with os.fdopen(w, "wb") as f:
@@ -245,7 +259,129 @@ def _synth_in_child(text: str, voice_name: str, rate: int, pitch: int, pitch_ran
     return payload
 
 
-_FORK_LOCK = threading.Lock()
+# --- the zygote: a small helper process that forks one child per text -------------------------------
+
+
+def _write_frame(stream, obj) -> None:
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(struct.pack("<Q", len(data)) + data)
+    stream.flush()
+
+
+def _read_exactly(fd: int, n: int, deadline: Optional[float]) -> Optional[bytes]:
+    """``n`` bytes from ``fd``; None at end of file; TimeoutError past ``deadline``."""
+    parts, left = [], n
+    while left:
+        if deadline is not None:
+            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                raise TimeoutError
+        chunk = os.read(fd, min(left, 1 << 20))
+        if not chunk:
+            return None
+        parts.append(chunk)
+        left -= len(chunk)
+    return b"".join(parts)
+
+
+def _read_frame(fd: int, deadline: Optional[float] = None):
+    header = _read_exactly(fd, 8, deadline)
+    if header is None:
+        return None
+    data = _read_exactly(fd, struct.unpack("<Q", header)[0], deadline)
+    return None if data is None else pickle.loads(data)
+
+
+def serve_zygote() -> None:
+    """The zygote's main loop: one framed request per text on stdin, one framed result on stdout.
+
+    It never synthesises itself, so every forked child starts from a fresh espeak."""
+    inp, out = sys.stdin.fileno(), sys.stdout.buffer
+    sys.stdout = sys.stderr  # a stray print must not corrupt the frames
+    _Engine.get()  # load the library and voice data once; every child inherits the unused engine
+    while True:
+        request = _read_frame(inp)
+        if request is None:  # the render process closed the pipe or died: exit with it
+            return
+        try:
+            result = ("ok", _synth_in_child(*request))
+        except BaseException as e:  # noqa: BLE001 - every failure goes back as a message
+            result = ("error", f"{type(e).__name__}: {e}")
+        _write_frame(out, result)
+
+
+class _Zygote:
+    """A freshly started helper process (``python -c serve_zygote()``) that forks a child per text.
+
+    Forking the render worker itself costs tens of ms per text once it holds models and imports (the
+    page tables are copied); the zygote holds little, so its forks are cheap. And since it is a new
+    program that never synthesises, a render no longer depends on what this process did before:
+    byte-identical output for a text and voice in any worker, after anything."""
+
+    def __init__(self):
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        self.owner = os.getpid()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", "from duplexgen.tts.espeak import serve_zygote; serve_zygote()"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, start_new_session=True,
+        )
+
+    def usable(self) -> bool:
+        return self.owner == os.getpid() and self.proc.poll() is None
+
+    def synth(self, text: str, voice_name: str, rate: int, pitch: int, pitch_range: int, timeout_s: float):
+        try:
+            _write_frame(self.proc.stdin, (text, voice_name, rate, pitch, pitch_range, timeout_s))
+            # The zygote enforces timeout_s on its child; the margin covers the zygote itself hanging.
+            frame = _read_frame(self.proc.stdout.fileno(), deadline=time.monotonic() + timeout_s + 30)
+        except (BrokenPipeError, TimeoutError):
+            frame = None
+        if frame is None:
+            status = self.close()
+            raise RuntimeError(f"espeak helper process stopped (exit status {status}); it restarts for the next text")
+        kind, payload = frame
+        if kind != "ok":
+            raise RuntimeError(f"espeak failed: {payload}")
+        return payload
+
+    def close(self) -> Optional[int]:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for stream in (self.proc.stdin, self.proc.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        return self.proc.wait()
+
+
+_ZYGOTE: Optional[_Zygote] = None
+_ZYGOTE_LOCK = threading.Lock()  # one text at a time through the pipe
+
+
+def helper_cpu_seconds() -> float:
+    """CPU seconds of this process's espeak zygote and the render children it reaped (for benchmarks: they are
+    not this process's children, so RUSAGE_CHILDREN misses them)."""
+    if _ZYGOTE is None or not _ZYGOTE.usable():
+        return 0.0
+    import psutil
+
+    try:
+        t = psutil.Process(_ZYGOTE.proc.pid).cpu_times()
+    except psutil.Error:
+        return 0.0
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def _synth_isolated(text: str, voice_name: str, rate: int, pitch: int, pitch_range: int, timeout_s: float):
+    global _ZYGOTE
+    with _ZYGOTE_LOCK:
+        if _ZYGOTE is None or not _ZYGOTE.usable():
+            _ZYGOTE = _Zygote()  # first use, after a crash, or in a forked copy of this process
+        return _ZYGOTE.synth(text, voice_name, rate, pitch, pitch_range, timeout_s)
 
 
 class EspeakBackend(TTSBackend):
@@ -262,9 +398,9 @@ class EspeakBackend(TTSBackend):
         isolate: bool = True,
         timeout_s: float = 120.0,
     ):
-        """``isolate=True`` renders each text in a forked child (~10 ms extra) so that the same text and voice
-        always give the same samples; ``False`` renders in this process (faster, but espeak's carried-over
-        pitch state makes the output depend on what was rendered before)."""
+        """``isolate=True`` renders each text in a child forked from a small helper process (the zygote) so
+        that the same text and voice always give the same samples; ``False`` renders in this process (faster,
+        but espeak's carried-over pitch state makes the output depend on what was rendered before)."""
         self.default_rate = default_rate
         self.default_pitch = default_pitch
         self.default_range = default_range
@@ -304,33 +440,15 @@ class EspeakBackend(TTSBackend):
             raise ValueError(f"espeak rate must be in {RATE_RANGE}, got {rate} for voice {voice.key()}")
         if not PITCH_RANGE[0] <= pitch <= PITCH_RANGE[1] or not 0 <= pitch_range <= 100:
             raise ValueError(f"espeak pitch and range must be in [0, 100], got {pitch}, {pitch_range} for {voice.key()}")
-        global _USED_IN_PROCESS
         if self.isolate:
-            if _USED_IN_PROCESS:
-                _warn_dirty_parent()
-            with _FORK_LOCK:  # one child at a time per process: keeps fork away from a running synthesis
-                samples, events = _synth_in_child(text, voice.name, rate, pitch, pitch_range, self.timeout_s)
+            samples, events = _synth_isolated(text, voice.name, rate, pitch, pitch_range, self.timeout_s)
         else:
-            _USED_IN_PROCESS = True
             samples, events = self.engine.synth(text, voice.name, rate, pitch, pitch_range)
         if len(samples) == 0:
             raise RejectError(f"espeak produced no audio for {text[:40]!r}", stage="tts")
         words = words_from_events(text, events, samples, self.sample_rate)
         audio = samples.astype(np.float32) / 32768.0
         return Synthesis(audio, self.sample_rate, words, timing_source="espeak-events")
-
-
-#: Set once this process has synthesised without isolation: forked children then inherit espeak's used state,
-#: and their output may differ from a fresh process's (still valid audio, just not byte-identical).
-_USED_IN_PROCESS = False
-
-
-@lru_cache(maxsize=1)
-def _warn_dirty_parent() -> None:
-    log.warning(
-        "espeak was used without isolation in this process (tts.espeak_isolate=false somewhere); isolated renders "
-        "may no longer be byte-identical to a fresh process's. Run generation in its own process for determinism."
-    )
 
 
 def _dist_version(dist: str) -> str:
