@@ -102,8 +102,8 @@ def assert_readable(out: Path) -> int:
 
 def test_sigkill_the_driver_repeatedly_then_resume_equals_an_uninterrupted_run(tmp_path: Path):
     cfg = write_config(tmp_path)
-    # The uninterrupted run is a fresh process too: espeak output is only byte-stable in processes that never
-    # synthesised in-process (isolate=False) before, and this pytest process has (other tests, the speech server).
+    # The uninterrupted reference runs in its own process without Ray: same bytes from a different process
+    # layout (isolated espeak renders do not depend on the process, its history or the clock).
     reference = tmp_path / "reference"
     p = start_generate(cfg, reference, "--no-ray")
     assert p.wait(timeout=600) == 0, (tmp_path / "reference.log").read_text()[-3000:]

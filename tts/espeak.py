@@ -307,7 +307,10 @@ def serve_zygote() -> None:
             result = ("ok", _synth_in_child(*request))
         except BaseException as e:  # noqa: BLE001 - every failure goes back as a message
             result = ("error", f"{type(e).__name__}: {e}")
-        _write_frame(out, result)
+        try:
+            _write_frame(out, result)
+        except BrokenPipeError:  # the render process went away mid-text
+            return
 
 
 class _Zygote:
