@@ -27,14 +27,12 @@ from duplexgen.pipeline.stages import (
     ChunkTask,
     LLMChunkStage,
     SourceStage,
+    StageSpec,
     finished_shards,
     manifest_name,
 )
 
 log = logging.getLogger(__name__)
-
-#: Concurrent source-reading tasks (reading is cheap next to TTS; more only costs worker processes).
-SOURCE_TASKS = 2
 
 #: Recipes whose conversations need the LLM stage.
 LLM_RECIPES = {"asr_qa", "topic"}
@@ -168,8 +166,19 @@ def _cfg_from_dict(d: dict) -> GenerateConfig:
     return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(GenerateConfig), d))
 
 
-def build_dataset(cfg: GenerateConfig, tasks: list[ChunkTask]):
-    """The streaming Ray Data plan: chunk tasks -> source -> [llm] -> audio (shard written)."""
+def stage_plan(cfg: GenerateConfig, tasks: list[ChunkTask]) -> list[tuple[StageSpec, Any]]:
+    """(spec, Ray callable) per stage, in order; the LLM stage only when a source needs it."""
+    plan: list[tuple[StageSpec, Any]] = [(SourceStage.spec(cfg), _source_fn)]
+    needs_llm = any(t.recipe in LLM_RECIPES for t in tasks)
+    if needs_llm:
+        plan.append((LLMChunkStage.spec(cfg), _LLMActor))
+    plan.append((AudioStage.spec(cfg, render_workers(cfg, needs_llm)), _AudioActor))
+    return plan
+
+
+def build_dataset(cfg: GenerateConfig, tasks: list[ChunkTask], plan: Optional[list[tuple[StageSpec, Any]]] = None):
+    """The streaming Ray Data plan: chunk tasks -> source -> [llm] -> audio (shard written), each stage
+    mapped with the resources its :class:`StageSpec` declares."""
     import ray
     from ray.data import ActorPoolStrategy, TaskPoolStrategy
 
@@ -177,25 +186,15 @@ def build_dataset(cfg: GenerateConfig, tasks: list[ChunkTask]):
     items = [{"task": json.dumps(asdict(t))} for t in tasks]
     # One block per chunk so chunks spread over the actor pool instead of queueing in one block.
     ds = ray.data.from_items(items, override_num_blocks=len(items))
-    # Reading rows is light I/O: it must not wait for CPUs held by the actor pools (that deadlocks a 2-core
-    # machine); a small bounded pool of reused workers keeps it from spawning one process per chunk.
-    ds = ds.map(_source_fn, num_cpus=0, compute=TaskPoolStrategy(size=SOURCE_TASKS))
-    needs_llm = any(t.recipe in LLM_RECIPES for t in tasks)
-    if needs_llm:
-        ds = ds.map(
-            _LLMActor,
-            fn_constructor_kwargs={"cfg_dict": cfg_dict},
-            compute=ActorPoolStrategy(size=cfg.ray.llm_workers),
-            num_cpus=1,
-            num_gpus=cfg.ray.llm_gpus,
-        )
-    ds = ds.map(
-        _AudioActor,
-        fn_constructor_kwargs={"cfg_dict": cfg_dict},
-        compute=ActorPoolStrategy(size=render_workers(cfg, needs_llm)),
-        num_cpus=cfg.ray.render_cpus,
-        num_gpus=cfg.ray.render_gpus,
-    )
+    for spec, fn in plan or stage_plan(cfg, tasks):
+        kwargs: dict[str, Any] = {"num_cpus": spec.num_cpus}
+        if spec.num_gpus:
+            kwargs["num_gpus"] = spec.num_gpus
+        if spec.kind == "actor":
+            kwargs.update(compute=ActorPoolStrategy(size=spec.workers), fn_constructor_kwargs={"cfg_dict": cfg_dict})
+        else:
+            kwargs["compute"] = TaskPoolStrategy(size=spec.workers)
+        ds = ds.map(fn, **kwargs)
     return ds
 
 
@@ -260,7 +259,9 @@ def generate(cfg: GenerateConfig, *, ray_data: bool = True) -> dict[str, Any]:
             started_ray = not ray.is_initialized()
             init_ray(cfg)
             try:
-                for row in build_dataset(cfg, todo).iter_rows():
+                plan = stage_plan(cfg, todo)
+                print("stages:\n" + "\n".join(f"  {spec.describe()}" for spec, _ in plan), file=sys.stderr)
+                for row in build_dataset(cfg, todo, plan).iter_rows():
                     progress.update(json.loads(row["result"]))
             except Exception as e:
                 cause = find_output_error(e)

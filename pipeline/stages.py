@@ -1,4 +1,5 @@
-"""The generation stages, declared like NeMo Curator's: a name, resources, lazy setup, process.
+"""The generation stages, declared like NeMo Curator's: a name, resources (a :class:`StageSpec` that the Ray
+Data plan is built from), lazy setup of heavy state, process.
 
 ```
 ChunkTask --SourceStage--> conversations (text) --LLMStage--> answers/dialogs filled
@@ -30,19 +31,30 @@ from duplexgen.pipeline.records import Conversation, OutputError, RejectError, S
 
 log = logging.getLogger(__name__)
 
+#: Concurrent source-reading tasks (reading is cheap next to TTS; more only costs worker processes).
+SOURCE_TASKS = 2
+
 
 @dataclass
 class StageSpec:
-    """What a stage needs from the executor."""
+    """What a stage needs from the executor (read by ``generate.build_dataset``, printed at start)."""
 
     name: str
     input: str
     output: str
     num_cpus: float = 1.0
     num_gpus: float = 0.0
+    #: actor pool size (kind="actor") or most concurrent tasks (kind="task")
     workers: int = 1
-    #: actor = model loaded once per worker (callable class); task = stateless function.
+    #: source rows per call: one chunk, which becomes one shard
+    batch_size: int = 1
+    #: actor = heavy state set up lazily once per worker (callable class); task = stateless function.
     kind: str = "task"
+
+    def describe(self) -> str:
+        gpus = f", {self.num_gpus:g} GPU" if self.num_gpus else ""
+        return (f"{self.name:<7} {self.kind:<5} x{self.workers:<3} {self.num_cpus:g} CPU{gpus} each, "
+                f"{self.batch_size} rows per call: {self.input} -> {self.output}")
 
 
 @dataclass
@@ -74,7 +86,12 @@ def _reject_from_error(e: BaseException, source: str, row_id: str, item: str, de
 class SourceStage:
     """ChunkTask -> conversations: read the rows with the recipe, validate, normalize text."""
 
-    spec = StageSpec("source", input="ChunkTask", output="chunk of Conversation", kind="task")
+    @staticmethod
+    def spec(cfg: Any) -> StageSpec:
+        # Reading rows is light I/O: it must not wait for CPUs held by the actor pools (that deadlocks a
+        # 2-core machine); a small bounded pool of reused workers keeps Ray from starting one per chunk.
+        return StageSpec("source", "ChunkTask", "chunk of Conversation", num_cpus=0, workers=SOURCE_TASKS,
+                         batch_size=cfg.shard_size, kind="task")
 
     def process(self, task: ChunkTask) -> dict[str, Any]:
         from duplexgen.recipes import get_recipe
@@ -114,7 +131,10 @@ def unpack_chunk(row: dict[str, Any]) -> tuple[ChunkTask, list[Conversation], li
 class LLMChunkStage:
     """Fills the conversations that ask for LLM text (answers, topic dialogs), batched per chunk."""
 
-    spec = StageSpec("llm", input="chunk of Conversation", output="chunk of Conversation", kind="actor")
+    @staticmethod
+    def spec(cfg: Any) -> StageSpec:
+        return StageSpec("llm", "chunk of Conversation", "chunk of Conversation", num_cpus=1, num_gpus=cfg.ray.llm_gpus,
+                         workers=cfg.ray.llm_workers, batch_size=cfg.shard_size, kind="actor")
 
     def __init__(self, llm_cfg: Any, cache_dir: str):
         self.llm_cfg = llm_cfg
@@ -158,7 +178,10 @@ class AudioStage:
 
     Heavy objects (the TTS backend, the voice pool) are built lazily once per worker."""
 
-    spec = StageSpec("audio", input="chunk of Conversation", output="ShardResult", kind="actor")
+    @staticmethod
+    def spec(cfg: Any, workers: int) -> StageSpec:
+        return StageSpec("audio", "chunk of Conversation", "Shar shard + manifest entry", num_cpus=cfg.ray.render_cpus,
+                         num_gpus=cfg.ray.render_gpus, workers=workers, batch_size=cfg.shard_size, kind="actor")
 
     def __init__(self, cfg: Any):
         self.cfg = cfg

@@ -337,3 +337,16 @@ def test_progress_counts_rows_conversations_hours_and_eta():
     last = progress.update({"source": "alpaca", "shard_index": 1, "cuts": 3, "seconds": 54.0, "rejects": []})
     assert last.startswith("[3/3 shards, 7/7 rows] 6 conversations, 0.030 h audio") and last.endswith("ETA 0 s")
     assert stream.getvalue().count("\n") == 3
+
+
+def test_stage_specs_carry_the_configured_resources(alpaca_config: Path):
+    from duplexgen.pipeline.generate import plan_chunks, stage_plan
+
+    cfg = load_generate_config("demo", ["ray.render_workers=3", "ray.render_gpus=0.5", "ray.llm_workers=2", "ray.llm_gpus=1", "shard_size=7"])
+    plan = stage_plan(cfg, plan_chunks(cfg))
+    assert [(s.name, s.kind, s.workers, s.num_cpus, s.num_gpus, s.batch_size) for s, _ in plan] == [
+        ("source", "task", 2, 0, 0.0, 7), ("llm", "actor", 2, 1, 1.0, 7), ("audio", "actor", 3, 1.0, 0.5, 7)]
+    assert "audio   actor x3   1 CPU, 0.5 GPU each" in plan[2][0].describe()
+    # Text-only sources need no LLM stage.
+    cfg = load_generate_config(str(alpaca_config), ["ray.render_workers=1"])
+    assert [s.name for s, _ in stage_plan(cfg, plan_chunks(cfg))] == ["source", "audio"]
