@@ -11,13 +11,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     from duplexgen.pipeline.index import write_index
     from duplexgen.pipeline.report import write_report
 
-    from duplexgen.pipeline.stages import finished_shards
+    from duplexgen.pipeline.stages import read_manifest
 
     out = args.out_dir  # a folder or an object-store URL
-    if not finished_shards(out):
+    entries = read_manifest(out)
+    if not entries:
         raise FileNotFoundError(f"{out} has no manifest/*.json: not a duplexgen output folder (run duplexgen generate first)")
-    write_index(out)
-    print(write_report(out, examples=args.examples, dest=args.html))
+    write_index(out, entries)
+    print(write_report(out, examples=args.examples, dest=args.html, entries=entries))
     return 0
 
 

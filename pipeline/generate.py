@@ -30,6 +30,7 @@ from duplexgen.pipeline.stages import (
     StageSpec,
     finished_shards,
     manifest_name,
+    read_manifest,
 )
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ def plan_chunks(cfg: GenerateConfig) -> list[ChunkTask]:
         path = source_path(src)
         cap = src.max_rows
         if src.hours is not None:
-            cap = min(cap if cap is not None else sys.maxsize, rows_for_hours(src, cfg, 0))
+            cap = min(cap if cap is not None else sys.maxsize, rows_for_hours(src, cfg))
         n = sum(1 for _ in recipe.read_rows(path, 0, cap))  # never counts past the rows the run needs
         for k, start in enumerate(range(0, n, cfg.shard_size)):
             tasks.append(
@@ -91,10 +92,8 @@ def plan_chunks(cfg: GenerateConfig) -> list[ChunkTask]:
     return interleave_sources(tasks)
 
 
-def rows_for_hours(src, cfg: GenerateConfig, available: int) -> int:
-    """Rows needed to reach ``hours * mixture_scale`` given the source's mean seconds per row."""
-    if src.hours is None:
-        return available
+def rows_for_hours(src, cfg: GenerateConfig) -> int:
+    """Rows needed to reach ``hours * mixture_scale`` (``src.hours`` set) given the source's mean seconds per row."""
     return max(1, int(round(src.hours * cfg.mixture_scale * 3600 / src.seconds_per_row)))
 
 
@@ -279,11 +278,12 @@ def generate(cfg: GenerateConfig, *, ray_data: bool = True) -> dict[str, Any]:
                 if t.recipe in LLM_RECIPES:
                     row = llm.process(row)
                 progress.update(json.loads(audio.process(row)["result"]))
-    summary = summarize(out, planned_shards=len(tasks))
-    write_summary(out, summary)
+    entries = read_manifest(out)  # once: summary, rejects and index all come from it
+    summary = summarize(out, planned_shards=len(tasks), entries=entries)
+    write_summary(out, summary, entries)
     from duplexgen.pipeline.index import write_index
 
-    write_index(out)
+    write_index(out, entries)
     write_nemo_input_cfg(out, summary)
     return summary
 

@@ -12,7 +12,7 @@ Example::
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -39,9 +39,9 @@ SCHEMA = pa.schema(
 )
 
 
-def index_rows(out: Location) -> list[dict[str, Any]]:
+def index_rows(out: Location, entries: Optional[list[dict]] = None) -> list[dict[str, Any]]:
     rows = []
-    for entry in read_manifest(out):
+    for entry in read_manifest(out) if entries is None else entries:
         shard = entry.get("files", {}).get("cuts", "")
         for st in entry.get("stats", []):
             rows.append(
@@ -70,8 +70,8 @@ def relative_to(location: str, root: Location) -> str:
     return location[len(prefix):] if location.startswith(prefix) else location
 
 
-def write_index(out: Location) -> str:
-    table = pa.Table.from_pylist(index_rows(out), schema=SCHEMA)
+def write_index(out: Location, entries: Optional[list[dict]] = None) -> str:
+    table = pa.Table.from_pylist(index_rows(out, entries), schema=SCHEMA)
     buf = pa.BufferOutputStream()
     pq.write_table(table, buf)
     return write_bytes(join(out, "index.parquet"), buf.getvalue().to_pybytes())

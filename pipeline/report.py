@@ -101,10 +101,13 @@ def _example_audio(out: Location, rows: list[dict[str, Any]], n: int) -> list[tu
     return examples
 
 
-def write_report(out: Location, examples: int = 4, dest: Optional[Location] = None) -> str:
+def write_report(out: Location, examples: int = 4, dest: Optional[Location] = None, entries: Optional[list[dict]] = None) -> str:
     """Write the report to ``dest`` (default: ``out/report.html``); returns where it went."""
-    summary = summarize(out)
-    rows = index_rows(out)
+    from duplexgen.pipeline.stages import read_manifest
+
+    entries = read_manifest(out) if entries is None else entries
+    summary = summarize(out, entries=entries)
+    rows = index_rows(out, entries)
     figs = plots(rows, summary)
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>duplexgen report</title>",

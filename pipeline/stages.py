@@ -364,6 +364,7 @@ def finished_shards(out: Any) -> set[str]:
 
 
 def read_manifest(out: Any) -> list[dict[str, Any]]:
-    from duplexgen.pipeline.storage import join, read_text
+    """Every finished shard's manifest entry (read once and passed on: summary, rejects, index, report)."""
+    from duplexgen.pipeline.storage import join, read_many
 
-    return [json.loads(read_text(join(out, "manifest", n))) for n in sorted(finished_shards(out))]
+    return [json.loads(b) for b in read_many([join(out, "manifest", n) for n in sorted(finished_shards(out))])]

@@ -16,8 +16,9 @@ from duplexgen.pipeline.stages import read_manifest
 from duplexgen.pipeline.storage import Location, join, write_text
 
 
-def summarize(out: Location, planned_shards: Optional[int] = None) -> dict[str, Any]:
-    entries = read_manifest(out)
+def summarize(out: Location, planned_shards: Optional[int] = None, entries: Optional[list[dict]] = None) -> dict[str, Any]:
+    """Totals per source from the manifest entries (read from ``out`` unless given)."""
+    entries = read_manifest(out) if entries is None else entries
     per_source: dict[str, dict[str, Any]] = {}
     rejects = []
     for e in entries:
@@ -52,8 +53,9 @@ def _reason_kind(reason: str) -> str:
     return reason.split(" (")[0][:80]
 
 
-def write_summary(out: Location, summary: dict[str, Any]) -> None:
-    rejects = [r for e in read_manifest(out) for r in e["rejects"]]
+def write_summary(out: Location, summary: dict[str, Any], entries: Optional[list[dict]] = None) -> None:
+    entries = read_manifest(out) if entries is None else entries
+    rejects = [r for e in entries for r in e["rejects"]]
     write_text(join(out, "rejects.jsonl"), "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rejects))
     write_text(join(out, "summary.json"), json.dumps(summary, indent=1))
 
