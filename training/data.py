@@ -41,25 +41,23 @@ def list_shards(dirs: list[str]) -> list[dict[str, str]]:
     """Every shard under the given folders (or object-store URLs) as {field: location}, in a stable
     order (searched recursively)."""
     from duplexgen.pipeline import storage
+    from duplexgen.pipeline.shards import find_shard_dirs
 
     shards = []
     for d in dirs:
         if not storage.exists(d):
             raise FileNotFoundError(f"train_shards folder not found: {d} (run `duplexgen generate` first)")
-        listings: dict[str, set[str]] = {}
-        for cuts in storage.find(d, "cuts.*.jsonl.gz"):
-            m = _CUTS_RE.search(storage.name_of(cuts))
-            if not m or "/.staging/" in cuts:
-                continue
-            idx, folder = m.group(1), storage.parent_of(cuts)
-            names = listings.setdefault(folder, set(storage.listdir(folder)))
-            shard = {"cuts": cuts}
-            for fld in ("recording", "target_audio", CODES_FIELD):
-                if f"{fld}.{idx}.tar" in names:
-                    shard[fld] = storage.join(folder, f"{fld}.{idx}.tar")
-            if "recording" not in shard or "target_audio" not in shard:
-                raise FileNotFoundError(f"shard {cuts} lacks recording/target_audio tars (not a duplex shard)")
-            shards.append(shard)
+        for folder in find_shard_dirs(d):
+            names = storage.listdir(folder)
+            present = set(names)
+            for idx in (m.group(1) for m in map(_CUTS_RE.fullmatch, names) if m):
+                shard = {"cuts": storage.join(folder, f"cuts.{idx}.jsonl.gz")}
+                for fld in ("recording", "target_audio", CODES_FIELD):
+                    if f"{fld}.{idx}.tar" in present:
+                        shard[fld] = storage.join(folder, f"{fld}.{idx}.tar")
+                if "recording" not in shard or "target_audio" not in shard:
+                    raise FileNotFoundError(f"shard {shard['cuts']} lacks recording/target_audio tars (not a duplex shard)")
+                shards.append(shard)
     if not shards:
         raise FileNotFoundError(f"no cuts.NNNNNN.jsonl.gz shards under {dirs}")
     return shards
