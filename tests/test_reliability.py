@@ -441,13 +441,15 @@ def test_fifty_nasty_rows_are_each_rejected_with_a_reason(tmp_path: Path):
 
 class ChatServer(ThreadingHTTPServer):
     """A loopback OpenAI chat-completions server: answers, but fails permanently (500) on prompts that mention
-    'boil' and returns 429 with Retry-After once before every success. Records the Authorization headers."""
+    'boil' and returns 429 with Retry-After the first time it sees each other prompt. Records the Authorization
+    headers. (Per prompt, not per call: requests run concurrently, and a global odd/even count could hand one
+    prompt 429 on every try.)"""
 
     daemon_threads = True
 
     def __init__(self):
         self.auth = []
-        self.calls = 0
+        self.seen: set[str] = set()
         self.lock = threading.Lock()
         super().__init__(("127.0.0.1", 0), ChatHandler)
 
@@ -461,8 +463,8 @@ class ChatHandler(BaseHTTPRequestHandler):
         self.server.auth.append(self.headers.get("Authorization", ""))
         prompt = " ".join(m["content"] for m in body["messages"])
         with self.server.lock:
-            self.server.calls += 1
-            first = self.server.calls % 2 == 1
+            first = prompt not in self.server.seen
+            self.server.seen.add(prompt)
         if "boil" in prompt:
             return self._send(500, {"error": {"message": "internal error"}})
         if first:
