@@ -2,7 +2,7 @@
 user-stream realism).
 
 Two pure steps around TTS: ``plan_conversation`` on text (decides barge-ins and backchannels, adds the
-text turns they need, draws gaps), then ``assemble`` on the rendered audio.
+text turns they need, draws gaps), then ``assemble`` on the rendered audio (-> ``core.records.TwoStreamCut``).
 
 Example::
 
@@ -13,8 +13,6 @@ Example::
 
 from duplexgen.augment.assemble import assemble
 from duplexgen.augment.config import AugmentConfig, BackchannelConfig, BargeInConfig, GapConfig, UserStreamConfig
-from duplexgen.augment.frames import eos_frame_ok, estimate_tokens, frame_of, num_frames
-from duplexgen.augment.layout import Assembled, Segment, layout_turns
 from duplexgen.augment.plan import plan_conversation
 
 __all__ = [
@@ -25,11 +23,4 @@ __all__ = [
     "BargeInConfig",
     "BackchannelConfig",
     "UserStreamConfig",
-    "Assembled",
-    "Segment",
-    "layout_turns",
-    "num_frames",
-    "frame_of",
-    "eos_frame_ok",
-    "estimate_tokens",
 ]

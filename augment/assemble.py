@@ -36,11 +36,13 @@ import numpy as np
 
 from duplexgen.augment.bargein import choose_cut, spoken_text, truncate_with_fade, words_spoken_by
 from duplexgen.augment.config import AugmentConfig
-from duplexgen.augment.frames import eos_frame_ok, estimate_tokens
-from duplexgen.augment.layout import Assembled, Segment, place, round_up_to_grid, to_samples
-from duplexgen.augment.plan import PLAN_KEY, check_alternation, draw_gap, rng_for
+from duplexgen.core.timing import eos_frame_ok, estimate_tokens
+from duplexgen.augment.layout import place, round_up_to_grid, to_samples
+from duplexgen.core.records import Segment, TwoStreamCut
+from duplexgen.augment.plan import PLAN_KEY, check_alternation, draw_gaps, gap_distribution
 from duplexgen.augment.user_stream import NoiseProvider, augment_user_stream
-from duplexgen.pipeline.records import AGENT, AGENT_SAMPLE_RATE, USER, USER_SAMPLE_RATE, Conversation, RejectError, RenderedTurn
+from duplexgen.core.records import AGENT, USER, Conversation, RejectError, RenderedTurn
+from duplexgen.core.timing import AGENT_SAMPLE_RATE, USER_SAMPLE_RATE
 
 STAGE = "augment.assemble"
 
@@ -60,10 +62,9 @@ def _check_inputs(conv: Conversation, turns: Sequence[RenderedTurn]) -> None:
 
 
 def _default_plan(conv: Conversation, cfg: AugmentConfig, seed: int) -> dict[str, Any]:
-    rng = rng_for(seed, "gaps")
-    gaps = [None if t.kind == "backchannel" else draw_gap(cfg.gap, rng) for t in conv.turns]
-    return {"seed": seed, "gaps": gaps, "barge_in": [], "backchannels": [],
-            "gap_distribution": {"distribution": cfg.gap.distribution, "s": cfg.gap.s, "jitter_s": cfg.gap.jitter_s}}
+    """An unplanned conversation: gaps only (no barge-ins, no backchannels)."""
+    return {"seed": seed, "gaps": draw_gaps(conv.turns, cfg.gap, seed), "barge_in": [], "backchannels": [],
+            "gap_distribution": gap_distribution(cfg.gap)}
 
 
 def assemble(
@@ -73,7 +74,7 @@ def assemble(
     seed: Optional[int] = None,
     noise_provider: Optional[NoiseProvider] = None,
     count_tokens: Optional[Callable[[str], int]] = None,
-) -> Assembled:
+) -> TwoStreamCut:
     """Lay out ``turns[i]`` (the audio of ``conv.turns[i]``) as two streams and apply the planned augmentation.
 
     ``count_tokens`` (the pipeline builds it from ``cfg.tokenizer``; else ``frames.estimate_tokens``) is the training
@@ -174,7 +175,7 @@ def assemble(
         "dropped_turns": sorted(dropped),
         "augmentations": aug_records,
     }
-    return Assembled(user, agent, segments, custom, sr_u, sr_a)
+    return TwoStreamCut(user, agent, segments, custom, sr_u, sr_a)
 
 
 def _cut(conv: Conversation, i: int, r: RenderedTurn, start: float, entry: dict, next_main: Optional[int],

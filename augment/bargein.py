@@ -25,7 +25,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from duplexgen.pipeline.records import Word
+from duplexgen.core.records import Word
+from duplexgen.core.timing import FRAME_S
 
 
 @dataclass
@@ -35,9 +36,6 @@ class CutPoint:
     keep_samples: int  # agent audio kept from the turn start, in samples
     n_words: int  # words spoken completely by then
     end_s: float  # keep_samples / sample_rate
-
-    def cut_s(self, kept_s: float) -> float:
-        return self.end_s - kept_s
 
 
 def words_spoken_by(words: Sequence[Word], t: float, tol: float = 1e-9) -> list[Word]:
@@ -51,7 +49,7 @@ def choose_cut(
     frac: float,
     kept_s: float,
     sample_rate: int,
-    min_cut_s: float = 0.08,
+    min_cut_s: float = FRAME_S,
 ) -> Optional[CutPoint]:
     """The audio end nearest to ``frac * duration + kept_s`` that falls on a word's end.
 

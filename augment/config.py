@@ -22,7 +22,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from duplexgen.pipeline.records import DEFAULT_GAP_S
+from duplexgen.core.timing import BARGE_IN_KEEP_S, FRAME_S, GAP_S
 
 GAP_DISTRIBUTIONS = ("fixed", "uniform", "normal", "mixture")
 INTERRUPTION_MODES = ("next_turn", "phrase", "mixed")
@@ -55,13 +55,13 @@ def _check_range(name: str, rng: Any, low: float = -math.inf, high: float = math
 class GapConfig:
     """Silence between turns (the paper: 0.64 s = 8 frames of 80 ms)."""
 
-    s: float = field(default=DEFAULT_GAP_S, metadata={"help": "nominal gap between turns and after the last one, seconds"})
+    s: float = field(default=GAP_S, metadata={"help": "nominal gap between turns and after the last one, seconds"})
     distribution: str = field(
         default="fixed", metadata={"help": "fixed | uniform (s +- jitter_s) | normal (sd jitter_s) | mixture"}
     )
     jitter_s: float = field(default=0.0, metadata={"help": "half-width (uniform) or sd (normal) around each gap centre, seconds"})
     mixture: list[list[float]] = field(
-        default_factory=lambda: [[0.32, 0.2], [0.64, 0.6], [1.0, 0.2]],
+        default_factory=lambda: [[GAP_S / 2, 0.2], [GAP_S, 0.6], [1.0, 0.2]],
         metadata={"help": "for distribution=mixture: [[centre_s, weight], ...], jitter_s applies around each centre"},
     )
     min_s: float = field(default=0.16, metadata={"help": "floor for every drawn gap (>= 2 frames keeps EOS and BOS apart)"})
@@ -96,9 +96,9 @@ class BargeInConfig:
         default_factory=lambda: [[0.1, 0.35], [0.35, 0.65], [0.65, 0.9]],
         metadata={"help": "[lo, hi] fractions of the agent turn for early / middle / late cuts"},
     )
-    kept_s: float = field(default=DEFAULT_GAP_S, metadata={"help": "agent speech kept after the user starts, seconds (paper: 0.64)"})
+    kept_s: float = field(default=BARGE_IN_KEEP_S, metadata={"help": "agent speech kept after the user starts, seconds (paper: 0.64)"})
     fade_ms: float = field(default=5.0, metadata={"help": "fade-out at the end of the kept agent audio (inside kept_s), ms"})
-    min_cut_s: float = field(default=0.08, metadata={"help": "earliest cut after the agent turn starts, seconds"})
+    min_cut_s: float = field(default=FRAME_S, metadata={"help": "earliest cut after the agent turn starts, seconds (one 80 ms frame)"})
     interruption: str = field(
         default="mixed",
         metadata={"help": "what the user says: next_turn (the next user turn) | phrase (short interruption) | mixed"},

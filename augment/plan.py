@@ -37,7 +37,7 @@ from typing import Optional
 import numpy as np
 
 from duplexgen.augment.config import POSITIONS, AugmentConfig, GapConfig
-from duplexgen.pipeline.records import AGENT, USER, Conversation, RejectError, Turn
+from duplexgen.core.records import AGENT, USER, Conversation, RejectError, Turn
 
 PLAN_KEY = "plan"
 
@@ -60,6 +60,18 @@ def draw_gap(cfg: GapConfig, rng: np.random.Generator) -> float:
         centre = cfg.mixture[int(rng.choice(len(w), p=w / w.sum()))][0]
         g = centre + (rng.uniform(-cfg.jitter_s, cfg.jitter_s) if cfg.jitter_s else 0.0)
     return round(float(min(max(g, cfg.min_s), cfg.max_s)), 4)
+
+
+def draw_gaps(turns: list[Turn], cfg: GapConfig, seed: int) -> list[Optional[float]]:
+    """The gap after each turn (``None`` for backchannels, which overlay and take no gap): the one gap draw."""
+    rng = rng_for(seed, "gaps")
+    return [None if t.kind == "backchannel" else draw_gap(cfg, rng) for t in turns]
+
+
+def gap_distribution(cfg: GapConfig) -> dict:
+    """How the gaps were drawn, for ``custom["gap_distribution"]``."""
+    return {"distribution": cfg.distribution, "s": cfg.s, "jitter_s": cfg.jitter_s,
+            **({"mixture": cfg.mixture} if cfg.distribution == "mixture" else {})}
 
 
 def check_alternation(conv: Conversation, stage: str = "augment.plan") -> None:
@@ -135,18 +147,15 @@ def plan_conversation(conv: Conversation, cfg: Optional[AugmentConfig] = None, s
             new_turns.append(Turn(role=USER, text=text, kind="backchannel"))
             backchannels.append({"turn": len(new_turns) - 1, "agent_turn": len(new_turns) - 2, "frac": round(lo + (hi - lo) * frac_bc, 4)})
 
-    gap_rng = rng_for(seed, "gaps")
-    gaps = [None if t.kind == "backchannel" else draw_gap(cfg.gap, gap_rng) for t in new_turns]
     out.turns = new_turns
     out.meta[PLAN_KEY] = {
         "seed": int(seed),
-        "gaps": gaps,
-        "gap_distribution": {"distribution": cfg.gap.distribution, "s": cfg.gap.s, "jitter_s": cfg.gap.jitter_s,
-                             **({"mixture": cfg.gap.mixture} if cfg.gap.distribution == "mixture" else {})},
+        "gaps": draw_gaps(new_turns, cfg.gap, seed),
+        "gap_distribution": gap_distribution(cfg.gap),
         "barge_in": barge_ins,
         "backchannels": backchannels,
     }
     return out
 
 
-__all__ = ["plan_conversation", "draw_gap", "rng_for", "check_alternation", "PLAN_KEY"]
+__all__ = ["plan_conversation", "draw_gap", "draw_gaps", "gap_distribution", "rng_for", "check_alternation", "PLAN_KEY"]

@@ -14,10 +14,8 @@ peak RSS gives memory. Sections (``--only`` picks some):
 * ``scaling``    -- 1 vs 2 render workers on Ray, N vs 10N rows (wall, CPU, driver and worker peak RSS),
   and the cost of reading a chunk at the start vs the end of a large source file.
 * ``memory``     -- peak RSS of the driver (``getrusage``) and of the Ray workers (psutil sampling).
-* ``reading``    -- audio seconds per second through the trainer's loader (Lhotse Shar ->
-  ``DynamicBucketingSampler`` -> NeMo's ``DuplexS2SDataset``).
-* ``trainer``    -- ``python -m duplexgen.training.gpu_check --tiny`` (CPU): step time and audio
-  seconds/s with codec codes computed on the fly vs precomputed.
+
+The trainer's side (loader throughput, step time) is ``duplexgen bench-train`` (:mod:`duplexgen.training.bench`).
 
 Rows are a synthetic Alpaca file made by cycling the shipped sample (each row gets a two-word tag such as
 "Alpha bravo." so no two rows share text and the TTS cache cannot hide work; no digits, so the number
@@ -38,43 +36,38 @@ import argparse
 import contextlib
 import json
 import os
-import platform
-import resource
 import shutil
-import statistics
 import subprocess
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
-SECTIONS = ("efficiency", "stages", "scaling", "memory", "reading", "trainer")
+from duplexgen.core.config import help_field
+from duplexgen.core.measure import machine_facts, markdown_table, median, peak_rss_mb, process_cpu_seconds
+
+SECTIONS = ("efficiency", "stages", "scaling", "memory")
 #: Rows of the real Alpaca (tatsu-lab/alpaca): the scale at which a chunk's read offset matters.
 ALPACA_ROWS = 52002
-
-
-def _help(text: str, default: Any) -> Any:
-    return field(default=default, metadata={"help": text})
 
 
 @dataclass
 class BenchConfig:
     """`duplexgen bench`: sizes and repeats of every measurement."""
 
-    out: str = _help("folder for bench.json, bench.md and the scratch runs (work/ is deleted at the end)", "out/bench")
-    tiny: bool = _help("smoke sizes for CI (seconds, not minutes); the numbers are not meaningful", False)
-    only: tuple = _help("sections to run (default: all)", SECTIONS)
-    rows: int = _help("rows of the in-process efficiency/stage runs", 24)
-    ray_rows: int = _help("rows N of the Ray runs (1 vs 2 workers, and N vs 10N)", 16)
-    shard_size: int = _help("rows per shard in every run", 8)
-    repeats: int = _help("repeats of every small measurement (medians are reported)", 3)
-    ray_repeats: int = _help("repeats of the N-row Ray runs (the 10N run runs once)", 2)
-    big_rows: int = _help("rows of the large source file for the read-offset measurement", ALPACA_ROWS)
-    train_steps: int = _help("gpu_check steps (the first is a warm-up)", 5)
-    seed: int = _help("generation seed", 1234)
-    keep_work: bool = _help("keep the scratch runs under OUT/work", False)
+    out: str = help_field("folder for bench.json, bench.md and the scratch runs (work/ is deleted at the end)", "out/bench")
+    tiny: bool = help_field("smoke sizes for CI (seconds, not minutes); the numbers are not meaningful", False)
+    only: tuple = help_field("sections to run (default: all)", SECTIONS)
+    rows: int = help_field("rows of the in-process efficiency/stage runs", 24)
+    ray_rows: int = help_field("rows N of the Ray runs (1 vs 2 workers, and N vs 10N)", 16)
+    shard_size: int = help_field("rows per shard in every run", 8)
+    repeats: int = help_field("repeats of every small measurement (medians are reported)", 3)
+    ray_repeats: int = help_field("repeats of the N-row Ray runs (the 10N run runs once)", 2)
+    big_rows: int = help_field("rows of the large source file for the read-offset measurement", ALPACA_ROWS)
+    seed: int = help_field("generation seed", 1234)
+    keep_work: bool = help_field("keep the scratch runs under OUT/work", False)
 
     def __post_init__(self):
         if isinstance(self.only, str):
@@ -82,15 +75,13 @@ class BenchConfig:
         bad = [s for s in self.only if s not in SECTIONS]
         if bad or not self.only:
             raise ValueError(f"bench --only must list sections among {SECTIONS}, got {list(self.only)}")
-        for k in ("rows", "ray_rows", "shard_size", "repeats", "ray_repeats", "big_rows", "train_steps"):
+        for k in ("rows", "ray_rows", "shard_size", "repeats", "ray_repeats", "big_rows"):
             if getattr(self, k) < 1:
                 raise ValueError(f"bench.{k} must be >= 1, got {getattr(self, k)}")
-        if self.train_steps < 2:
-            raise ValueError(f"bench.train_steps must be >= 2 (the first step is a warm-up), got {self.train_steps}")
 
     @classmethod
     def tiny_sizes(cls, **kw) -> "BenchConfig":
-        base = dict(tiny=True, rows=2, ray_rows=1, shard_size=2, repeats=1, ray_repeats=1, big_rows=200, train_steps=2)
+        base = dict(tiny=True, rows=2, ray_rows=1, shard_size=2, repeats=1, ray_repeats=1, big_rows=200)
         base.update(kw)
         return cls(**base)
 
@@ -102,40 +93,7 @@ def cpu_seconds() -> float:
     """CPU seconds of this process, its reaped children and its espeak zygote with the renders it forked."""
     from duplexgen.tts.espeak import helper_cpu_seconds
 
-    s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime + helper_cpu_seconds()
-
-
-def peak_rss_mb() -> float:
-    """Peak RSS of this process (Linux reports ru_maxrss in KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def median(xs: list[float]) -> float:
-    return float(statistics.median(xs)) if xs else float("nan")
-
-
-def machine_facts() -> dict[str, Any]:
-    model = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    mem_gib = 0.0
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        kib = next(int(l.split()[1]) for l in Path("/proc/meminfo").read_text().splitlines() if l.startswith("MemTotal"))
-        mem_gib = round(kib / 2**20, 1)
-    versions = {}
-    for dist in ("ray", "lhotse", "torch", "nemo_toolkit", "espeakng-loader", "soxr", "soundfile"):
-        with contextlib.suppress(Exception):
-            from importlib.metadata import version
-
-            versions[dist] = version(dist)
-    return {
-        "nproc": os.cpu_count(), "cpu_model": model, "ram_gib": mem_gib, "python": platform.python_version(),
-        "platform": platform.platform(), "load_avg_start": [round(x, 2) for x in os.getloadavg()], "versions": versions,
-    }
+    return process_cpu_seconds() + helper_cpu_seconds()
 
 
 # ---------------------------------------------------------------- stage timers (no change to the pipeline code)
@@ -147,7 +105,9 @@ class StageTimers:
     A wrapped call's time minus the time of wrapped calls inside it goes to its label, so nested stages
     (``write_shard`` -> FLAC ``save_audio``) are not counted twice."""
 
-    def __init__(self):
+    def __init__(self, wall_clock: Callable[[], float] = time.perf_counter, cpu_clock: Optional[Callable[[], float]] = None):
+        self.wall_clock = wall_clock
+        self.cpu_clock = cpu_clock or cpu_seconds
         self.wall: dict[str, float] = {}
         self.cpu: dict[str, float] = {}
         self.calls: dict[str, int] = {}
@@ -161,11 +121,11 @@ class StageTimers:
             if record:
                 timers.recorded.setdefault(label, []).append((args, kwargs))
             timers._stack.append([0.0, 0.0])
-            w0, c0 = time.perf_counter(), cpu_seconds()
+            w0, c0 = timers.wall_clock(), timers.cpu_clock()
             try:
                 return fn(*args, **kwargs)
             finally:
-                dw, dc = time.perf_counter() - w0, cpu_seconds() - c0
+                dw, dc = timers.wall_clock() - w0, timers.cpu_clock() - c0
                 child_w, child_c = timers._stack.pop()
                 timers.wall[label] = timers.wall.get(label, 0.0) + dw - child_w
                 timers.cpu[label] = timers.cpu.get(label, 0.0) + dc - child_c
@@ -400,12 +360,12 @@ def bench_in_process(cfg: BenchConfig, work: Path, source: Path) -> tuple[dict, 
             "isolation_cost_pipeline_x": round(pipe / pipe_fast, 2),
         },
     }
-    stages = stage_table(stage_runs, table["pipeline_isolated"]["cpu_s"], table["pipeline_isolated"]["wall_s"])
+    stages = stagemarkdown_table(stage_runs, table["pipeline_isolated"]["cpu_s"], table["pipeline_isolated"]["wall_s"])
     stages["command"] = efficiency["commands"]["pipeline_isolated"] + "   (timers wrapped around the stage functions)"
     return efficiency, stages
 
 
-def stage_table(timer_runs: list[StageTimers], total_cpu: float, total_wall: float) -> dict[str, Any]:
+def stagemarkdown_table(timer_runs: list[StageTimers], total_cpu: float, total_wall: float) -> dict[str, Any]:
     labels = list(dict.fromkeys(label for label, _, _ in stage_targets()))
     rows = []
     for label in labels:
@@ -649,55 +609,6 @@ def bench_source_offset(cfg: BenchConfig, work: Path) -> dict[str, Any]:
             "estimated_total_read_cpu_s": round(chunks * (first + last) / 2, 1), "chunks": chunks}
 
 
-# ---------------------------------------------------------------- reading and trainer
-
-
-def bench_reading(cfg: BenchConfig, shard_dir: str) -> dict[str, Any]:
-    """Audio seconds per second through the trainer's loader: Shar -> DynamicBucketingSampler -> DuplexS2SDataset."""
-    from duplexgen.training.config import load_train_config
-    from duplexgen.training.data import BatchStream
-    from duplexgen.training.model import resolve_tokenizer_path
-    from duplexgen.training.tokenizer import load_tokenizer
-
-    overrides = [f"train_shards=[{shard_dir}]", "infinite=false", "max_epochs=1"]
-    tcfg = load_train_config("tiny_cpu", overrides)
-    tokenizer = load_tokenizer(resolve_tokenizer_path(tcfg.model))
-    runs = []
-    for _ in range(max(2, cfg.repeats)):  # the first pass also warms the page cache; medians over all
-        stream = BatchStream(tcfg, tokenizer, rank=0, world_size=1, num_workers=0)
-        w0, c0, audio, batches = time.perf_counter(), cpu_seconds(), 0.0, 0
-        for batch in stream:
-            audio += batch["duration"]
-            batches += 1
-        runs.append({"wall_s": time.perf_counter() - w0, "cpu_s": cpu_seconds() - c0, "audio_s": audio, "batches": batches})
-    wall, cpu = median([r["wall_s"] for r in runs]), median([r["cpu_s"] for r in runs])
-    audio = runs[0]["audio_s"]
-    return {"shard_dir": shard_dir, "audio_s_per_pass": round(audio, 2), "batches": runs[0]["batches"],
-            "batch_duration_s": tcfg.batch_duration, "wall_s_all": [round(r["wall_s"], 3) for r in runs],
-            "command": "BatchStream(load_train_config('tiny_cpu', %r), tokenizer, rank=0, world_size=1, num_workers=0)" % overrides,
-            "headline": {"audio_s_per_s": round(audio / wall, 1), "audio_s_per_cpu_s": round(audio / cpu, 1)}}
-
-
-def bench_trainer(cfg: BenchConfig, work: Path) -> dict[str, Any]:
-    """The tiny CPU trainer through ``training.gpu_check`` (the GPU numbers come from the same script on a GPU)."""
-    cmd = [sys.executable, "-m", "duplexgen.training.gpu_check", "--tiny", "--steps", str(cfg.train_steps)]
-    w0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-    if proc.returncode != 0:
-        raise RuntimeError(f"gpu_check failed (exit {proc.returncode}): {proc.stderr[-2000:]}")
-    out = proc.stdout
-    report = json.loads(out[out.rindex("\n{") + 1 if "\n{" in out else out.index("{"):])
-    report["command"] = "python -m duplexgen.training.gpu_check --tiny --steps %d" % cfg.train_steps
-    report["process_wall_s"] = round(time.perf_counter() - w0, 1)
-    report["headline"] = {
-        "step_s_on_the_fly": report["codec_on_the_fly"]["step_s"], "step_s_precomputed": report["precomputed_codes"]["step_s"],
-        "audio_s_per_s_on_the_fly": report["codec_on_the_fly"]["audio_seconds_per_s"],
-        "audio_s_per_s_precomputed": report["precomputed_codes"]["audio_seconds_per_s"],
-        "precompute_speedup": report["precompute_speedup"],
-    }
-    return report
-
-
 # ---------------------------------------------------------------- the whole bench
 
 
@@ -738,10 +649,8 @@ def _run_sections(cfg: BenchConfig, out: Path, work: Path) -> dict[str, Any]:
         if "stages" in sections:
             res["stages"] = stages
         lap("efficiency+stages")
-    shard_dir = None
     if sections & {"scaling", "memory"}:
         ray_res = bench_ray(cfg, work, source, sections)
-        shard_dir = ray_res["shard_dir"]
         two, big = ray_res["runs"]["N_2w"], ray_res["runs"]["10N_2w"]
         if "efficiency" in res:
             ray_rate = round(big["hours"] / (big["total_cpu_s"] / 3600), 1)
@@ -763,22 +672,6 @@ def _run_sections(cfg: BenchConfig, out: Path, work: Path) -> dict[str, Any]:
                              "worker_processes_started_N": two["worker_processes_started"],
                              "worker_processes_started_10N": big["worker_processes_started"]},
             }
-    if "reading" in sections:
-        if shard_dir is None:
-            from duplexgen.pipeline.generate import generate
-
-            rcfg = load_bench_generate_config(generate_overrides(work / "reading_src", source, 10 * cfg.ray_rows, cfg))
-            with contextlib.redirect_stderr(open(os.devnull, "w")):
-                generate(rcfg, ray_data=False)
-            shard_dir = str(Path(rcfg.output_dir) / "shards" / "alpaca")
-        res["reading"] = bench_reading(cfg, shard_dir)
-        lap("reading")
-    if "trainer" in sections:
-        res["trainer"] = bench_trainer(cfg, work)
-        lap("trainer")
-    if "reading" in res and "trainer" in res:
-        need = res["trainer"]["headline"]["audio_s_per_s_on_the_fly"]
-        res["reading"]["headline"]["headroom_vs_tiny_trainer_x"] = round(res["reading"]["headline"]["audio_s_per_s"] / need, 2)
     res["machine"]["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
     res["bench_wall_s"] = round(time.perf_counter() - t0, 1)
     res["section_wall_s"] = laps
@@ -791,12 +684,6 @@ def _run_sections(cfg: BenchConfig, out: Path, work: Path) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- markdown
-
-
-def _table(header: list[str], rows: list[list[Any]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
-    return "\n".join(lines)
 
 
 def format_markdown(res: dict[str, Any]) -> str:
@@ -815,7 +702,7 @@ def format_markdown(res: dict[str, Any]) -> str:
         h = e["headline"]
         parts.append(f"## 1. Efficiency ({e['rows']} rows, {e['conversations']} conversations, {e['conversation_hours']} h of "
                      f"conversation, {e['synthesize_calls']} synthesis calls, {e['speech_hours_synthesised']} h of speech)\n\n"
-                     + _table(["run", "CPU s (median)", "wall s", "conv h / core-h", "x real time / core"], rows)
+                     + markdown_table(["run", "CPU s (median)", "wall s", "conv h / core-h", "x real time / core"], rows)
                      + f"\n\nPipeline overhead around TTS (1 - espeak alone / pipeline CPU): **{h['pipeline_overhead_vs_espeak']:.1%}** "
                      f"(paired median {h['pipeline_overhead_vs_espeak_paired_median']:.1%}; vs forked espeak {h['pipeline_overhead_vs_isolated_espeak']:.1%}; "
                      f"without isolation {h['pipeline_overhead_no_isolation']:.1%}"
@@ -825,7 +712,7 @@ def format_markdown(res: dict[str, Any]) -> str:
         s = res["stages"]
         rows = [[r["stage"], r["bucket"], r["cpu_s"], f"{r['cpu_share']:.1%}", r["wall_s"], r["calls"]] for r in s["rows"]]
         buckets = ", ".join(f"{b} {v:.1%}" for b, v in sorted(s["buckets"].items(), key=lambda kv: -kv[1]))
-        parts.append(f"## 2. Stage breakdown (in-process, CPU s, medians)\n\n" + _table(["stage", "bucket", "CPU s", "share", "wall s", "calls"], rows)
+        parts.append("## 2. Stage breakdown (in-process, CPU s, medians)\n\n" + markdown_table(["stage", "bucket", "CPU s", "share", "wall s", "calls"], rows)
                      + f"\n\nBuckets: {buckets}.")
     if "scaling" in res:
         sc = res["scaling"]
@@ -835,7 +722,7 @@ def format_markdown(res: dict[str, Any]) -> str:
                 for k, r in sc["runs"].items()]
         so = sc["source_offset"]
         parts.append(f"## 3. Scaling on Ray (N = {sc['rows_N']} rows, 10N = {sc['rows_10N']})\n\n"
-                     + _table(["run", "repeats", "conversations", "audio h", "wall s (after ray.init)", "ray.init s", "CPU s (all)", "driver CPU s",
+                     + markdown_table(["run", "repeats", "conversations", "audio h", "wall s (after ray.init)", "ray.init s", "CPU s (all)", "driver CPU s",
                                "worker CPU s", "Ray system CPU s", "driver peak RSS MiB", "worker peak RSS MiB",
                                "all processes peak RSS MiB", "worker processes started"], rows)
                      + "\n\n" + "\n".join(f"- {k}: {v}" for k, v in sc["headline"].items())
@@ -843,19 +730,7 @@ def format_markdown(res: dict[str, Any]) -> str:
                      f"last chunk {so['last_chunk_cpu_s']} CPU s (x{so['last_vs_first_x']}); all {so['chunks']} chunks ~{so['estimated_total_read_cpu_s']} CPU s; "
                      f"counting the rows in the driver {so['count_rows_s']} s.")
     if "memory" in res:
-        parts.append("## 6. Peak memory\n\n" + "\n".join(f"- {k}: {v}" for k, v in res["memory"]["headline"].items()))
-    if "reading" in res:
-        r = res["reading"]
-        parts.append(f"## 4. Reading through the trainer's loader\n\n{r['audio_s_per_pass']} s of audio in {r['batches']} batches per pass; "
-                     + ", ".join(f"{k}: {v}" for k, v in r["headline"].items()) + f". Passes (wall s): {r['wall_s_all']}.")
-    if "trainer" in res:
-        t = res["trainer"]
-        parts.append(f"## 5. Trainer (`{t['command']}`, device {t['device']}, {t['trainable_params_M']} M trainable parameters, "
-                     f"{t['batch_audio_s']} s of audio per batch)\n\n"
-                     + _table(["codec", "step s", "audio s / s", "frames / s"],
-                              [["on the fly", t["codec_on_the_fly"]["step_s"], t["codec_on_the_fly"]["audio_seconds_per_s"], t["codec_on_the_fly"]["frames_per_s"]],
-                               ["precomputed", t["precomputed_codes"]["step_s"], t["precomputed_codes"]["audio_seconds_per_s"], t["precomputed_codes"]["frames_per_s"]]])
-                     + f"\n\nPrecompute speed-up: x{t['precompute_speedup']}.")
+        parts.append("## 4. Peak memory\n\n" + "\n".join(f"- {k}: {v}" for k, v in res["memory"]["headline"].items()))
     return "\n\n".join(parts) + "\n"
 
 
@@ -874,10 +749,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     b = sub.add_parser(
-        "bench", help="measure cost per corpus hour, stage shares, scaling, reading and trainer throughput",
+        "bench", help="measure the generation pipeline: cost per corpus hour, stage shares, scaling, memory",
         description="Benchmarks measured side by side in one run on this machine (ratios, medians of repeats): "
-        "pipeline vs espeak-ng alone, stage breakdown, 1 vs 2 workers, N vs 10N rows, driver/worker memory, "
-        "loader throughput, trainer step time. Writes OUT/bench.json and OUT/bench.md.",
+        "pipeline vs espeak-ng alone, stage breakdown, 1 vs 2 workers, N vs 10N rows, driver/worker memory. "
+        "Writes OUT/bench.json and OUT/bench.md. The trainer's side is `duplexgen bench-train`.",
     )
     b.add_argument("--tiny", action="store_true", help="smoke sizes (CI): seconds, numbers not meaningful")
     b.add_argument("--out", default="out/bench", help="output folder for bench.json and bench.md")
@@ -886,10 +761,8 @@ def register(sub) -> None:
     b.set_defaults(func=cmd_bench)
 
 
-if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--child":
-        os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-        sys.exit(child_generate(sys.argv[2]))
-    from duplexgen.pipeline.cli import main
-
-    sys.exit(main(["bench", *sys.argv[1:]]))
+if __name__ == "__main__":  # the measured child of a Ray run (run_ray_child); people run `duplexgen bench`
+    if len(sys.argv) != 3 or sys.argv[1] != "--child":
+        sys.exit("usage: python -m duplexgen.pipeline.bench --child SPEC.json (run `duplexgen bench` instead)")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    sys.exit(child_generate(sys.argv[2]))

@@ -29,21 +29,24 @@ import json
 import logging
 import os
 import re
-import shutil
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
-from duplexgen.pipeline.config import RayConfig, SourceConfig, _help, config_to_dict, format_help_table, load_config, resolve_config_path
-from duplexgen.pipeline.records import AGENT, AGENT_SAMPLE_RATE, RejectError, safe_id
+from duplexgen.core.audio import memory_recording
+from duplexgen.core.records import AGENT, RejectError, safe_id
+from duplexgen.core.shards import STAGING_DIR
+from duplexgen.core.storage import write_text
+from duplexgen.core.timing import AGENT_SAMPLE_RATE
+from duplexgen.pipeline.config import (CONFIGS_DIR, RayConfig, SourceConfig, config_to_dict, help_field,
+                                       load_config, resolve_config_path)
+from duplexgen.pipeline.shards import write_shard
 from duplexgen.tts.config import TTSConfig
 
 log = logging.getLogger(__name__)
 
-#: Shipped configs (codec_set_demo.yaml, codec_set_paper.yaml) live with the codec trainer's configs.
-CONFIGS_DIR = Path(__file__).resolve().parents[1] / "training" / "codec" / "configs"
 SPLITS = ("train", "heldout")
 CODEC_SET_FIELDS = {"recording": "flac"}
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+")
@@ -53,16 +56,16 @@ _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+")
 class CodecSetConfig:
     """`duplexgen generate-codec-set`: agent-voice utterances from the sources' text -> Shar train/heldout."""
 
-    output_dir: str = _help("where train/, heldout/, manifest/, summary.json and rejects.jsonl go", "out/codec_set")
-    seed: int = _help("seed for the recipes' random choices (the held-out split does not depend on it)", 1234)
-    num_utterances: int = _help("utterances to make (paper: ~21,000); fewer if the sources run out of distinct text", 21000)
-    heldout_fraction: float = _help("fraction of utterances held out for evaluation (by hash of the utterance id)", 0.02)
-    shard_size: int = _help("utterances per shard", 500)
-    max_utterance_chars: int = _help("split longer texts at sentence ends into utterances of at most this many characters", 300)
-    min_utterance_chars: int = _help("drop utterances shorter than this many characters (after normalisation)", 8)
-    roles: list = _help("which turns' text to speak (in the agent voice): agent, user", ["agent", "user"])
-    cache_renders: bool = _help("keep a TTS render cache under output_dir/cache/tts (doubles disk; speeds up reruns)", False)
-    sources: list[SourceConfig] = _help("the text sources (same keys as the generate config's sources)", [])
+    output_dir: str = help_field("where train/, heldout/, manifest/, summary.json and rejects.jsonl go", "out/codec_set")
+    seed: int = help_field("seed for the recipes' random choices (the held-out split does not depend on it)", 1234)
+    num_utterances: int = help_field("utterances to make (paper: ~21,000); fewer if the sources run out of distinct text", 21000)
+    heldout_fraction: float = help_field("fraction of utterances held out for evaluation (by hash of the utterance id)", 0.02)
+    shard_size: int = help_field("utterances per shard", 500)
+    max_utterance_chars: int = help_field("split longer texts at sentence ends into utterances of at most this many characters", 300)
+    min_utterance_chars: int = help_field("drop utterances shorter than this many characters (after normalisation)", 8)
+    roles: list = help_field("which turns' text to speak (in the agent voice): agent, user", ["agent", "user"])
+    cache_renders: bool = help_field("keep a TTS render cache under output_dir/cache/tts (doubles disk; speeds up reruns)", False)
+    sources: list[SourceConfig] = help_field("the text sources (same keys as the generate config's sources)", [])
     tts: TTSConfig = field(default_factory=TTSConfig, metadata={"help": "text-to-speech: backend and the agent voice"})
     ray: RayConfig = field(default_factory=RayConfig, metadata={"help": "Ray execution (render_workers, render_cpus, render_gpus)"})
 
@@ -76,7 +79,7 @@ class CodecSetConfig:
         if self.max_utterance_chars < 20:
             raise ValueError(f"max_utterance_chars must be >= 20, got {self.max_utterance_chars}")
         if not self.sources:
-            raise ValueError("sources is empty: list at least one text source (see training/codec/configs/codec_set_demo.yaml)")
+            raise ValueError("sources is empty: list at least one text source (see recipes/configs/codec_set_demo.yaml)")
         bad = [r for r in self.roles if r not in ("agent", "user")]
         if bad or not self.roles:
             raise ValueError(f"roles must be a non-empty subset of [agent, user], got {self.roles}")
@@ -97,10 +100,6 @@ def load_codec_set_config(name_or_path: Optional[str], overrides: list[str] = ()
     if "://" not in cfg.output_dir:
         cfg.output_dir = os.path.abspath(cfg.output_dir)
     return cfg
-
-
-def codec_set_help_table() -> str:
-    return format_help_table(CodecSetConfig)
 
 
 # ---------------------------------------------------------------- planning (pure, in the driver)
@@ -136,7 +135,7 @@ def source_texts(src: SourceConfig, cfg: CodecSetConfig) -> Iterator[dict[str, s
     """Utterance items {id, text, source, row_id} of one source, in file order (rows that fail are skipped)."""
     from duplexgen.pipeline.generate import source_path
     from duplexgen.recipes import get_recipe
-    from duplexgen.recipes.normalize import normalize_for_speech
+    from duplexgen.text.normalize import normalize_for_speech
 
     recipe = get_recipe(src.recipe)
     rows = recipe.read_rows(source_path(src))
@@ -211,8 +210,6 @@ def utterance_cut(item: dict[str, str], turn) -> Any:
     from lhotse import MonoCut, SupervisionSegment
     from lhotse.supervision import AlignmentItem
 
-    from duplexgen.pipeline.shards import memory_recording
-
     rec = memory_recording(turn.audio, turn.sample_rate, item["id"])
     words = [AlignmentItem(symbol=w.text, start=round(w.start, 4), duration=round(max(w.end - w.start, 0.0), 4))
              for w in turn.words if w.end <= rec.duration + 0.005]
@@ -220,28 +217,6 @@ def utterance_cut(item: dict[str, str], turn) -> Any:
                              text=turn.text, speaker=AGENT, alignment={"word": words} if words else None)
     return MonoCut(id=item["id"], start=0.0, duration=rec.duration, channel=0, recording=rec, supervisions=[sup],
                    custom={"source": item["source"], "row_id": item["row_id"], "voice": turn.voice})
-
-
-def write_codec_shard(cuts: list, shard_dir: Path, index: int, staging_root: Path) -> dict[str, str]:
-    """Shard ``index`` (cuts + recording tar) written in a staging folder and moved in, the manifest last."""
-    from lhotse.shar import SharWriter
-
-    staging = staging_root / f"{shard_dir.name}.{index:06d}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    with SharWriter(str(staging), fields=CODEC_SET_FIELDS, shard_size=len(cuts) + 1, shard_offset=index) as w:
-        for c in cuts:
-            w.write(c)
-    names = {"recording": f"recording.{index:06d}.tar", "cuts": f"cuts.{index:06d}.jsonl.gz"}
-    shard_dir.mkdir(parents=True, exist_ok=True)
-    final = {}
-    for key in ("recording", "cuts"):  # cuts last: its presence marks a complete shard
-        with open(staging / names[key], "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(staging / names[key], shard_dir / names[key])
-        final[key] = str(shard_dir / names[key])
-    shutil.rmtree(staging, ignore_errors=True)
-    return final
 
 
 class CodecSetWriter:
@@ -275,14 +250,10 @@ class CodecSetWriter:
             except Exception as e:  # noqa: BLE001 - one utterance's failure never fails the shard
                 reason = e.reason if isinstance(e, RejectError) else f"{type(e).__name__}: {e}"
                 rejects.append({"source": item["source"], "row_id": item["row_id"], "item": item["id"], "stage": "tts", "reason": reason})
-        files = write_codec_shard(cuts, self.out / chunk.split, chunk.index, self.out / ".staging") if cuts else {}
+        files = write_shard(cuts, self.out / chunk.split, chunk.index, self.out / STAGING_DIR, fields=CODEC_SET_FIELDS) if cuts else {}
         record = {"split": chunk.split, "index": chunk.index, "cuts": len(cuts), "seconds": round(sum(c.duration for c in cuts), 3),
                   "rejects": rejects, "files": files, "elapsed_s": round(time.perf_counter() - t0, 3)}
-        path = manifest_file(self.out, chunk.split, chunk.index)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(record))
-        os.replace(tmp, path)
+        write_text(manifest_file(self.out, chunk.split, chunk.index), json.dumps(record))
         return record
 
 

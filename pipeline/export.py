@@ -23,8 +23,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from duplexgen.pipeline.shards import find_shard_dirs, load_shards
-from duplexgen.pipeline.storage import Location
+from duplexgen.core.shards import find_shard_dirs, load_shards
+from duplexgen.core.storage import Location
 
 SPEAKERS = {"agent": "SPEAKER_MAIN", "user": "SPEAKER_OTHER"}
 

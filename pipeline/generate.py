@@ -19,24 +19,25 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Optional
 
+from duplexgen.core import storage
+from duplexgen.core.records import ManifestEntry, OutputError
 from duplexgen.pipeline.config import GenerateConfig, config_to_dict
-from duplexgen.pipeline.records import OutputError
-from duplexgen.pipeline import storage
+from duplexgen.recipes import get_recipe
 from duplexgen.pipeline.stages import (
     AudioStage,
     ChunkTask,
     LLMChunkStage,
     SourceStage,
     StageSpec,
-    finished_shards,
-    manifest_name,
-    read_manifest,
 )
+from duplexgen.pipeline.manifest import finished_shards, manifest_name, read_manifest
 
 log = logging.getLogger(__name__)
 
-#: Recipes whose conversations need the LLM stage.
-LLM_RECIPES = {"asr_qa", "topic"}
+
+def needs_llm(task: ChunkTask) -> bool:
+    """The recipe of this chunk leaves agent text for the LLM stage (it says so itself)."""
+    return get_recipe(task.recipe).needs_llm
 
 
 def prepare_output_dir(out: storage.Location, work: Optional[Path] = None) -> None:
@@ -66,8 +67,6 @@ def source_path(src) -> str:
 
 def plan_chunks(cfg: GenerateConfig) -> list[ChunkTask]:
     """Cut every source into chunks of ``shard_size`` rows (streaming count, nothing held)."""
-    from duplexgen.recipes import get_recipe
-
     tasks = []
     for src in cfg.sources:
         recipe = get_recipe(src.recipe)
@@ -168,10 +167,10 @@ def _cfg_from_dict(d: dict) -> GenerateConfig:
 def stage_plan(cfg: GenerateConfig, tasks: list[ChunkTask]) -> list[tuple[StageSpec, Any]]:
     """(spec, Ray callable) per stage, in order; the LLM stage only when a source needs it."""
     plan: list[tuple[StageSpec, Any]] = [(SourceStage.spec(cfg), _source_fn)]
-    needs_llm = any(t.recipe in LLM_RECIPES for t in tasks)
-    if needs_llm:
+    llm = any(needs_llm(t) for t in tasks)
+    if llm:
         plan.append((LLMChunkStage.spec(cfg), _LLMActor))
-    plan.append((AudioStage.spec(cfg, render_workers(cfg, needs_llm)), _AudioActor))
+    plan.append((AudioStage.spec(cfg, render_workers(cfg, llm)), _AudioActor))
     return plan
 
 
@@ -220,11 +219,11 @@ class Progress:
         self.t0 = time.perf_counter()
         self.stream = stream
 
-    def update(self, record: dict[str, Any]) -> str:
+    def update(self, entry: ManifestEntry) -> str:
         self.done += 1
-        self.rows += self.rows_of.get((record["source"], record["shard_index"]), 0)
-        self.cuts += record["cuts"]
-        self.seconds += record["seconds"]
+        self.rows += self.rows_of.get((entry.source, entry.shard_index), 0)
+        self.cuts += entry.cuts
+        self.seconds += entry.seconds
         elapsed = time.perf_counter() - self.t0
         # ETA from rows, not shards: the last shard of a source may be short.
         rate = self.rows / elapsed if elapsed else 0.0
@@ -232,7 +231,7 @@ class Progress:
         line = (
             f"[{self.done}/{self.total} shards, {self.rows}/{self.total_rows} rows] {self.cuts} conversations, "
             f"{self.seconds / 3600:.3f} h audio, {self.seconds / max(elapsed, 1e-9):.1f}x real time, "
-            f"{len(record['rejects'])} rejects in {record['source']}.{record['shard_index']:06d}, ETA {eta:.0f} s"
+            f"{len(entry.rejects)} rejects in {entry.source}.{entry.shard_index:06d}, ETA {eta:.0f} s"
         )
         print(line, file=self.stream, flush=True)
         return line
@@ -261,7 +260,7 @@ def generate(cfg: GenerateConfig, *, ray_data: bool = True) -> dict[str, Any]:
                 plan = stage_plan(cfg, todo)
                 print("stages:\n" + "\n".join(f"  {spec.describe()}" for spec, _ in plan), file=sys.stderr)
                 for row in build_dataset(cfg, todo, plan).iter_rows():
-                    progress.update(json.loads(row["result"]))
+                    progress.update(ManifestEntry.from_dict(json.loads(row["result"])))
             except Exception as e:
                 cause = find_output_error(e)
                 if cause is not None:
@@ -275,9 +274,9 @@ def generate(cfg: GenerateConfig, *, ray_data: bool = True) -> dict[str, Any]:
             audio = AudioStage(cfg)
             for t in todo:
                 row = SourceStage().process(t)
-                if t.recipe in LLM_RECIPES:
+                if needs_llm(t):
                     row = llm.process(row)
-                progress.update(json.loads(audio.process(row)["result"]))
+                progress.update(ManifestEntry.from_dict(json.loads(audio.process(row)["result"])))
     entries = read_manifest(out)  # once: summary, rejects and index all come from it
     summary = summarize(out, planned_shards=len(tasks), entries=entries)
     write_summary(out, summary, entries)

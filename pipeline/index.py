@@ -17,8 +17,9 @@ from typing import Any, Optional
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from duplexgen.pipeline.stages import read_manifest
-from duplexgen.pipeline.storage import Location, join, write_bytes
+from duplexgen.core.records import ManifestEntry
+from duplexgen.pipeline.manifest import read_manifest
+from duplexgen.core.storage import Location, join, write_bytes
 
 SCHEMA = pa.schema(
     [
@@ -39,16 +40,16 @@ SCHEMA = pa.schema(
 )
 
 
-def index_rows(out: Location, entries: Optional[list[dict]] = None) -> list[dict[str, Any]]:
+def index_rows(out: Location, entries: Optional[list[ManifestEntry]] = None) -> list[dict[str, Any]]:
     rows = []
     for entry in read_manifest(out) if entries is None else entries:
-        shard = entry.get("files", {}).get("cuts", "")
-        for st in entry.get("stats", []):
+        shard = entry.files.get("cuts", "")
+        for st in entry.stats:
             rows.append(
                 {
                     "id": st["id"],
-                    "source": entry["source"],
-                    "recipe": entry.get("recipe", entry["source"]),
+                    "source": entry.source,
+                    "recipe": entry.recipe or entry.source,
                     "duration": float(st["duration"]),
                     "turns": int(st["turns"]),
                     "gaps": [None if g is None else float(g) for g in st.get("gaps", [])],
@@ -58,7 +59,7 @@ def index_rows(out: Location, entries: Optional[list[dict]] = None) -> list[dict
                     "agent_voice": st.get("agent_voice", ""),
                     "augmentations": [str(a) for a in st.get("augmentations", [])],
                     "shard": relative_to(shard, out),
-                    "shard_index": int(entry["shard_index"]),
+                    "shard_index": int(entry.shard_index),
                 }
             )
     return rows
@@ -70,7 +71,7 @@ def relative_to(location: str, root: Location) -> str:
     return location[len(prefix):] if location.startswith(prefix) else location
 
 
-def write_index(out: Location, entries: Optional[list[dict]] = None) -> str:
+def write_index(out: Location, entries: Optional[list[ManifestEntry]] = None) -> str:
     table = pa.Table.from_pylist(index_rows(out, entries), schema=SCHEMA)
     buf = pa.BufferOutputStream()
     pq.write_table(table, buf)

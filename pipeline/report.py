@@ -21,7 +21,7 @@ from typing import Any, Optional
 import numpy as np
 
 from duplexgen.pipeline.index import index_rows
-from duplexgen.pipeline.storage import Location, join, write_text
+from duplexgen.core.storage import Location, join, write_text
 from duplexgen.pipeline.summary import summarize
 
 
@@ -81,7 +81,7 @@ def _example_audio(out: Location, rows: list[dict[str, Any]], n: int) -> list[tu
     import soundfile as sf
     import soxr
 
-    from duplexgen.pipeline.shards import find_shard_dirs, load_shards
+    from duplexgen.core.shards import find_shard_dirs, load_shards
 
     examples = []
     for d in find_shard_dirs(join(out, "shards")):
@@ -101,9 +101,9 @@ def _example_audio(out: Location, rows: list[dict[str, Any]], n: int) -> list[tu
     return examples
 
 
-def write_report(out: Location, examples: int = 4, dest: Optional[Location] = None, entries: Optional[list[dict]] = None) -> str:
+def write_report(out: Location, examples: int = 4, dest: Optional[Location] = None, entries: Optional[list] = None) -> str:
     """Write the report to ``dest`` (default: ``out/report.html``); returns where it went."""
-    from duplexgen.pipeline.stages import read_manifest
+    from duplexgen.pipeline.manifest import read_manifest
 
     entries = read_manifest(out) if entries is None else entries
     summary = summarize(out, entries=entries)

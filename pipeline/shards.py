@@ -18,37 +18,21 @@ Example::
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Optional, Sequence
 
-import numpy as np
-import soundfile as sf
-from lhotse import CutSet, MonoCut, Recording, SupervisionSegment
-from lhotse.supervision import AlignmentItem
+from lhotse import MonoCut, SupervisionSegment
 from lhotse.shar import SharWriter
+from lhotse.supervision import AlignmentItem
 
-from duplexgen.augment.layout import Assembled
-from duplexgen.pipeline import storage
-from duplexgen.pipeline.storage import Location
-
-#: The Shar fields of a duplex cut; the tar name must be exactly ``target_audio`` for NeMo.
-SHAR_FIELDS = {"recording": "flac", "target_audio": "flac"}
-
-
-def quantize_int16(audio: np.ndarray) -> np.ndarray:
-    """Clip to [-1, 1) and round to 16-bit steps so that FLAC stores the exact samples."""
-    return np.round(np.clip(audio, -1.0, 32767 / 32768) * 32768).astype(np.int16)
-
-
-def memory_recording(audio: np.ndarray, sample_rate: int, recording_id: str) -> Recording:
-    """An in-memory Recording holding 16-bit WAV bytes of ``audio`` (lossless once quantized)."""
-    buf = io.BytesIO()
-    sf.write(buf, quantize_int16(audio), sample_rate, format="WAV", subtype="PCM_16")
-    return Recording.from_bytes(buf.getvalue(), recording_id=recording_id)
-
+from duplexgen.core import storage
+from duplexgen.core.audio import memory_recording
+from duplexgen.core.records import TwoStreamCut
+from duplexgen.core.schema import SHAR_FIELDS
+from duplexgen.core.shards import shard_names
+from duplexgen.core.storage import Location
 
 #: A word "ends inside" a cut segment up to a few samples of rounding (cut points snap to sample grids).
 WORD_END_TOL_S = 0.005
@@ -65,7 +49,7 @@ def segment_words(segment, words) -> list[AlignmentItem]:
 
 
 def assembled_to_cut(
-    assembled: Assembled, cut_id: str, custom: dict[str, Any], words_by_turn: Optional[dict[int, list]] = None
+    assembled: TwoStreamCut, cut_id: str, custom: dict[str, Any], words_by_turn: Optional[dict[int, list]] = None
 ) -> MonoCut:
     """A two-stream MonoCut with supervisions from the assembled segments (kept in memory).
 
@@ -101,29 +85,21 @@ def assembled_to_cut(
     )
 
 
-def shard_names(index: int) -> dict[str, str]:
-    return {
-        "cuts": f"cuts.{index:06d}.jsonl.gz",
-        **{f: f"{f}.{index:06d}.tar" for f in SHAR_FIELDS},
-    }
-
-
-def shard_is_complete(shard_dir: Location, index: int) -> bool:
-    """A shard is complete when its cuts manifest exists (it is moved into place last)."""
-    return storage.exists(storage.join(shard_dir, shard_names(index)["cuts"]))
-
-
-def write_shard(cuts: Sequence[MonoCut], shard_dir: Location, index: int, staging_root: Path) -> dict[str, str]:
+def write_shard(cuts: Sequence[MonoCut], shard_dir: Location, index: int, staging_root: Path,
+                fields: Optional[dict[str, str]] = None) -> dict[str, str]:
     """Write ``cuts`` as shard ``index`` of ``shard_dir`` (a folder or an object-store URL) atomically;
-    returns the final file locations. The shard is built in the local ``staging_root`` first."""
+    returns the final file locations. The shard is built in the local ``staging_root`` first.
+
+    ``fields`` are the Shar audio fields (default: the duplex ``SHAR_FIELDS``, user + agent streams)."""
+    fields = SHAR_FIELDS if fields is None else fields
     staging = Path(staging_root) / f"{storage.name_of(shard_dir)}.{index:06d}"
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir(parents=True)
-    with SharWriter(str(staging), fields=SHAR_FIELDS, shard_size=len(cuts) + 1, shard_offset=index) as writer:
+    with SharWriter(str(staging), fields=fields, shard_size=len(cuts) + 1, shard_offset=index) as writer:
         for cut in cuts:
             writer.write(cut)
-    names = shard_names(index)
+    names = shard_names(index, fields)
     for name in names.values():
         if not (staging / name).exists():
             raise RuntimeError(f"Shar writer did not produce {staging / name}")
@@ -135,28 +111,3 @@ def write_shard(cuts: Sequence[MonoCut], shard_dir: Location, index: int, stagin
         final[key] = storage.put_file(staging / names[key], storage.join(shard_dir, names[key]))
     shutil.rmtree(staging, ignore_errors=True)
     return final
-
-
-def load_shards(shard_dir: Location) -> CutSet:
-    """The complete shards of a folder (or URL) as a lazy CutSet (with both audio fields attached)."""
-    names = storage.listdir(shard_dir)
-    idx = [n.split(".")[1] for n in names if n.startswith("cuts.") and n.endswith(".jsonl.gz")]
-    if not idx:
-        raise FileNotFoundError(f"no shards (cuts.*.jsonl.gz) in {shard_dir}")
-    fields = {"cuts": [storage.join(shard_dir, f"cuts.{i}.jsonl.gz") for i in idx]}
-    for f in SHAR_FIELDS:
-        fields[f] = [storage.join(shard_dir, f"{f}.{i}.tar") for i in idx]
-    return CutSet.from_shar(fields=fields)
-
-
-def find_shard_dirs(root: Location) -> list[Location]:
-    """Every folder under ``root`` (itself included) that holds Shar shards: ``Path``s under a local
-    root, URL strings under an object-store URL."""
-    found = storage.find(root, "cuts.*.jsonl.gz")
-    dirs = sorted({storage.parent_of(p) for p in found if "/.staging/" not in p})
-    return dirs if storage.is_url(root) else [Path(d) for d in dirs]
-
-
-def iter_cuts(dirs: Iterable[Path]):
-    for d in dirs:
-        yield from load_shards(d)

@@ -3,7 +3,7 @@ Data plan is built from), lazy setup of heavy state, process.
 
 ```
 ChunkTask --SourceStage--> conversations (text) --LLMStage--> answers/dialogs filled
-          --AudioStage: plan -> TTS -> assemble/augment -> Shar shard--> ShardResult
+          --AudioStage: plan -> TTS -> assemble/augment -> Shar shard--> ManifestEntry
 ```
 
 The unit of work between stages is a *chunk*: the rows that make one shard. The three audio steps
@@ -17,6 +17,7 @@ row or a TTS crash fails that conversation only, never the chunk.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import time
@@ -25,9 +26,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import errno
-
-from duplexgen.pipeline.records import Conversation, OutputError, RejectError, SkipRow, derive_seed
+from duplexgen.core.records import Conversation, ManifestEntry, OutputError, Reject, RejectError, SkipRow, derive_seed
+from duplexgen.pipeline.manifest import write_manifest_entry
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,8 @@ class ChunkTask:
 
 
 def reject_record(source: str, row_id: str, item: str, stage: str, reason: str) -> dict[str, str]:
-    return {"source": source, "row_id": str(row_id), "item": item, "stage": stage, "reason": reason}
+    """A :class:`Reject` as the JSON-able dict that travels in Ray rows and manifest entries."""
+    return Reject(source, str(row_id), item, stage, reason).to_dict()
 
 
 def _reject_from_error(e: BaseException, source: str, row_id: str, item: str, default_stage: str) -> dict[str, str]:
@@ -95,7 +96,7 @@ class SourceStage:
 
     def process(self, task: ChunkTask) -> dict[str, Any]:
         from duplexgen.recipes import get_recipe
-        from duplexgen.recipes.normalize import normalize_conversation
+        from duplexgen.text.normalize import normalize_conversation
 
         recipe = get_recipe(task.recipe)
         convs, rejects = [], []
@@ -143,7 +144,7 @@ class LLMChunkStage:
 
     def setup(self):
         if self._stage is None:
-            from duplexgen.pipeline.llm import LLMStage
+            from duplexgen.text.writer import LLMStage
 
             self._stage = LLMStage(self.llm_cfg, self.cache_dir)
         return self._stage
@@ -160,17 +161,6 @@ class LLMChunkStage:
             else:
                 kept.append(res.to_dict())
         return chunk_row(task, kept, rejects)
-
-
-@dataclass
-class ShardResult:
-    source: str
-    shard_index: int
-    cuts: int
-    seconds: float
-    rejects: list[dict]
-    files: dict[str, str]
-    elapsed_s: float
 
 
 class AudioStage:
@@ -196,7 +186,7 @@ class AudioStage:
     @property
     def work(self) -> Path:
         """Local folder for staging and caches (the output itself when that is local)."""
-        from duplexgen.pipeline.storage import local_work_dir
+        from duplexgen.core.storage import local_work_dir
 
         return local_work_dir(self.cfg.output_dir, self.cfg.work_dir)
 
@@ -257,7 +247,7 @@ class AudioStage:
 
     def process(self, row: dict[str, Any]) -> dict[str, Any]:
         from duplexgen.pipeline.shards import write_shard
-        from duplexgen.pipeline.storage import join
+        from duplexgen.core.storage import join
 
         t0 = time.perf_counter()
         task, convs, rejects = unpack_chunk(row)
@@ -281,7 +271,7 @@ class AudioStage:
                     f"cannot write shard {task.shard_index:06d} of {shard_dir}: {e}; finished shards are intact: "
                     "free space or fix the folder, then rerun the same command to resume"
                 ) from e
-        result = ShardResult(
+        entry = ManifestEntry(
             source=task.source,
             shard_index=task.shard_index,
             cuts=len(cuts),
@@ -289,13 +279,15 @@ class AudioStage:
             rejects=rejects,
             files=files,
             elapsed_s=round(time.perf_counter() - t0, 3),
+            cut_ids=[c.id for c in cuts],
+            node_id=current_node_id(),
+            stats=[cut_stats(c) for c in cuts],
+            rows=[task.start, task.stop],
+            path=task.path,
+            recipe=task.recipe,
         )
-        record = asdict(result)
-        record["cut_ids"] = [c.id for c in cuts]
-        record["node_id"] = current_node_id()
-        record["stats"] = [cut_stats(c) for c in cuts]
-        write_manifest_entry(self.out, task, record)
-        return {"result": json.dumps(record)}
+        write_manifest_entry(self.out, entry)
+        return {"result": json.dumps(entry.to_dict())}
 
 
 #: Errors that say the output itself is failing (not one bad item): they stop the run.
@@ -335,36 +327,3 @@ def current_node_id() -> str:
     except Exception:  # noqa: BLE001 - diagnostics only
         pass
     return "local"
-
-
-def manifest_name(source: str, shard_index: int) -> str:
-    return f"{source}.{shard_index:06d}.json"
-
-
-def manifest_path(out: Any, source: str, shard_index: int) -> str:
-    """The manifest entry of a shard (a path or a URL, like ``out``)."""
-    from duplexgen.pipeline.storage import join
-
-    return join(out, "manifest", manifest_name(source, shard_index))
-
-
-def write_manifest_entry(out: Any, task: ChunkTask, record: dict[str, Any]) -> None:
-    """Record a finished shard (after its files are in place): the resume marker."""
-    from duplexgen.pipeline.storage import write_text
-
-    record = dict(record, rows=[task.start, task.stop], path=task.path, recipe=task.recipe)
-    write_text(manifest_path(out, task.source, task.shard_index), json.dumps(record, indent=1))
-
-
-def finished_shards(out: Any) -> set[str]:
-    """Names of the manifest entries present (one listing, also for an object store)."""
-    from duplexgen.pipeline.storage import join, listdir
-
-    return {n for n in listdir(join(out, "manifest")) if n.endswith(".json")}
-
-
-def read_manifest(out: Any) -> list[dict[str, Any]]:
-    """Every finished shard's manifest entry (read once and passed on: summary, rejects, index, report)."""
-    from duplexgen.pipeline.storage import join, read_many
-
-    return [json.loads(b) for b in read_many([join(out, "manifest", n) for n in sorted(finished_shards(out))])]

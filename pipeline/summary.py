@@ -12,24 +12,25 @@ import json
 from collections import Counter
 from typing import Any, Optional
 
-from duplexgen.pipeline.stages import read_manifest
-from duplexgen.pipeline.storage import Location, join, write_text
+from duplexgen.core.records import ManifestEntry
+from duplexgen.pipeline.manifest import read_manifest
+from duplexgen.core.storage import Location, join, write_text
 
 
-def summarize(out: Location, planned_shards: Optional[int] = None, entries: Optional[list[dict]] = None) -> dict[str, Any]:
+def summarize(out: Location, planned_shards: Optional[int] = None, entries: Optional[list[ManifestEntry]] = None) -> dict[str, Any]:
     """Totals per source from the manifest entries (read from ``out`` unless given)."""
     entries = read_manifest(out) if entries is None else entries
     per_source: dict[str, dict[str, Any]] = {}
     rejects = []
     for e in entries:
-        s = per_source.setdefault(e["source"], {"conversations": 0, "changed": 0, "hours": 0.0, "shards": 0, "rejects": 0})
-        s["conversations"] += e["cuts"]
+        s = per_source.setdefault(e.source, {"conversations": 0, "changed": 0, "hours": 0.0, "shards": 0, "rejects": 0})
+        s["conversations"] += e.cuts
         # "changed": kept, but the text was rewritten to be speakable (markdown, numbers, symbols, ...).
-        s["changed"] += sum(1 for st in e.get("stats", []) if st.get("text_changes"))
-        s["hours"] += e["seconds"] / 3600
-        s["shards"] += 1 if e["cuts"] else 0
-        s["rejects"] += len(e["rejects"])
-        rejects.extend(e["rejects"])
+        s["changed"] += sum(1 for st in e.stats if st.get("text_changes"))
+        s["hours"] += e.seconds / 3600
+        s["shards"] += 1 if e.cuts else 0
+        s["rejects"] += len(e.rejects)
+        rejects.extend(e.rejects)
     by_stage = Counter(r["stage"] for r in rejects)
     by_reason = Counter(f"{r['source']}/{r['stage']}: {_reason_kind(r['reason'])}" for r in rejects)
     return {
@@ -53,9 +54,9 @@ def _reason_kind(reason: str) -> str:
     return reason.split(" (")[0][:80]
 
 
-def write_summary(out: Location, summary: dict[str, Any], entries: Optional[list[dict]] = None) -> None:
+def write_summary(out: Location, summary: dict[str, Any], entries: Optional[list[ManifestEntry]] = None) -> None:
     entries = read_manifest(out) if entries is None else entries
-    rejects = [r for e in entries for r in e["rejects"]]
+    rejects = [r for e in entries for r in e.rejects]
     write_text(join(out, "rejects.jsonl"), "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rejects))
     write_text(join(out, "summary.json"), json.dumps(summary, indent=1))
 

@@ -13,31 +13,19 @@ Example::
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from duplexgen.pipeline.records import AGENT, AGENT_SAMPLE_RATE, DEFAULT_GAP_S, FRAME_S, USER, USER_SAMPLE_RATE
-from duplexgen.pipeline import storage
-from duplexgen.pipeline.shards import SHAR_FIELDS, find_shard_dirs, load_shards
-from duplexgen.pipeline.storage import Location
+from duplexgen.core import storage
+from duplexgen.core.records import AGENT, USER
+from duplexgen.core.schema import SHAR_FIELDS
+from duplexgen.core.shards import find_shard_dirs, load_shards
+from duplexgen.core.storage import Location
+from duplexgen.core.timing import AGENT_SAMPLE_RATE, FRAME_S, GAP_S, USER_SAMPLE_RATE, eos_frame_ok, estimate_tokens, frame_of
 
 #: Two sample periods of the slower stream: durations/times may differ by rounding, not more.
 TIME_TOL = 2.0 / USER_SAMPLE_RATE
-
-
-def frame_index(t: float, frame: float = FRAME_S) -> int:
-    """lhotse ``compute_num_frames`` rule used by NeMo: round half up."""
-    return int(math.floor(t / frame + 0.5))
-
-
-def estimate_tokens(text: str) -> int:
-    """A conservative token count when no tokenizer is given: about 1 token per 3 characters.
-
-    Llama-family SentencePiece tokenizers give ~4 characters per token on English prose, so this
-    over-counts: a turn that passes with it passes with the real tokenizer."""
-    return math.ceil(len(text) / 3)
 
 
 @dataclass
@@ -94,15 +82,15 @@ def check_cut(cut, count_tokens: Callable[[str], int] = estimate_tokens) -> list
         if not (s.text or "").strip():
             bad(f"supervision {s.id} has no text")
         if s.speaker == AGENT:
-            if frame_index(s.start) == 0:
+            if frame_of(s.start) == 0:
                 bad(f"agent speaks at t=0 ({s.id}); inference starts from a pad frame")
-            frames = frame_index(s.end) - frame_index(s.start)
             n_tok = count_tokens(s.text or "")
-            if frames <= 1 + n_tok:
-                bad(f"agent turn {s.id} spans {frames} frames but needs > {1 + n_tok} (1 + tokens) or EOS overwrites text")
-    gaps = (cut.custom or {}).get("gaps") or [DEFAULT_GAP_S]
+            if not eos_frame_ok(s.start, s.end, n_tok):
+                frames = frame_of(s.end) - frame_of(s.start)
+                bad(f"agent turn {s.id} spans {frames} frames but needs >= {1 + n_tok} (BOS + tokens) or EOS overwrites text")
+    gaps = (cut.custom or {}).get("gaps") or [GAP_S]
     trailing = cut.duration - max(s.end for s in sups)
-    if trailing < min(gaps[-1], DEFAULT_GAP_S) - FRAME_S:
+    if trailing < min(gaps[-1], GAP_S) - FRAME_S:
         bad(f"trailing silence {trailing:.3f} s, expected one gap ({gaps[-1]:.2f} s)")
     return v
 

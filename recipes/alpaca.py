@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from typing import Iterator, Optional
 
-from duplexgen.pipeline.records import AGENT, USER, Conversation, RejectError, Turn
-from duplexgen.recipes.base import Recipe, SourceRow, conversation_id, read_json_rows, register, require_str
+from duplexgen.core.records import AGENT, USER, Conversation, RejectError, Turn
+from duplexgen.recipes.base import Recipe, SourceRow, conversation_id, read_json_rows, require_str
 
 NAME = "alpaca"
 
@@ -56,12 +56,10 @@ def to_conversation(row: SourceRow, seed: int, **options) -> Conversation:
     )
 
 
-RECIPE = register(
-    Recipe(
-        name=NAME,
-        read_rows=read_rows,
-        to_conversation=to_conversation,
-        sample_file="alpaca_sample.json",
-        description="Alpaca instruction/output rows (instruction, input, output)",
-    )
+RECIPE = Recipe(
+    name=NAME,
+    read_rows=read_rows,
+    to_conversation=to_conversation,
+    sample_file="alpaca_sample.json",
+    description="Alpaca instruction/output rows (instruction, input, output)",
 )

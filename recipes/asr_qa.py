@@ -41,7 +41,8 @@ from typing import Any, Iterator, Optional
 
 import numpy as np
 
-from duplexgen.pipeline.records import AGENT, AGENT_SAMPLE_RATE, USER, USER_SAMPLE_RATE, Conversation, RejectError, RenderedTurn, SkipRow, Turn
+from duplexgen.core.records import AGENT, USER, Conversation, RejectError, RenderedTurn, SkipRow, Turn
+from duplexgen.core.timing import AGENT_SAMPLE_RATE, USER_SAMPLE_RATE
 from duplexgen.recipes.base import (
     Recipe,
     SourceRow,
@@ -49,10 +50,9 @@ from duplexgen.recipes.base import (
     conversation_id,
     load_table,
     parse_jsonl_lines,
-    register,
     table_rows,
 )
-from duplexgen.recipes.normalize import apply_options
+from duplexgen.text.normalize import apply_options
 
 log = logging.getLogger(__name__)
 
@@ -388,12 +388,12 @@ def load_user_audio(turn: Turn, *, max_audio_s: float, target_sr: Optional[int] 
     )
 
 
-RECIPE = register(
-    Recipe(
-        name=NAME,
-        read_rows=read_rows,
-        to_conversation=to_conversation,
-        sample_file="asr_qa_manifest.jsonl",
-        description="real ASR speech (NeMo or Lhotse manifest) as the user turn, LLM answers as the agent turn",
-    )
+RECIPE = Recipe(
+    name=NAME,
+    read_rows=read_rows,
+    to_conversation=to_conversation,
+    sample_file="asr_qa_manifest.jsonl",
+    description="real ASR speech (NeMo or Lhotse manifest) as the user turn, LLM answers as the agent turn",
+    needs_llm=True,
+    needs_audio=True,
 )

@@ -1,7 +1,7 @@
 """What a recipe is, and how source files are read.
 
 A recipe turns rows of one public source, in that source's original schema, into
-:class:`~duplexgen.pipeline.records.Conversation` records (text turns, plus user audio where the
+:class:`~duplexgen.core.records.Conversation` records (text turns, plus user audio where the
 source has real audio). It is two plain functions, like a Lhotse recipe:
 
 - ``read_rows(path, start=0, stop=None) -> Iterator[SourceRow]``: the rows ``[start, stop)`` of the
@@ -11,8 +11,9 @@ source has real audio). It is two plain functions, like a Lhotse recipe:
 - ``to_conversation(row, seed, options) -> Conversation``: validate one row and build the
   conversation; raise :class:`RejectError` with a reason for an unusable row.
 
-Recipes register themselves in :data:`RECIPES` by name, which is what ``sources[].recipe`` in a
-generate config refers to.
+A recipe declares what it needs from the pipeline (``needs_llm``: agent text is written by the LLM
+stage; ``needs_audio``: user turns carry real audio files). The registry is the explicit dict
+:data:`duplexgen.recipes.RECIPES`, which is what ``sources[].recipe`` in a generate config refers to.
 
 Example::
 
@@ -31,21 +32,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional
 
-from duplexgen.pipeline.records import Conversation, RejectError, safe_id
+from duplexgen.core.records import Conversation, RejectError, SourceRow, safe_id
 
 log = logging.getLogger(__name__)
 
 SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
-
-
-@dataclass
-class SourceRow:
-    """One row of a source file: its id (stable across reruns) and its fields, or why it is unreadable."""
-
-    source: str
-    row_id: str
-    data: Optional[dict[str, Any]] = None
-    error: Optional[str] = None
 
 
 @dataclass
@@ -58,28 +49,15 @@ class Recipe:
     #: The shipped sample file (inside recipes/samples/) used when a config gives no path.
     sample_file: Optional[str] = None
     description: str = ""
+    #: The conversations leave agent turns for the LLM stage to write (answers, dialogs).
+    needs_llm: bool = False
+    #: User turns are real recordings (audio files resolved relative to the source file).
+    needs_audio: bool = False
 
     def default_path(self) -> str:
         if self.sample_file is None:
             raise ValueError(f"recipe {self.name!r} ships no sample; set sources[].path")
         return str(SAMPLES_DIR / self.sample_file)
-
-
-RECIPES: dict[str, Recipe] = {}
-
-
-def register(recipe: Recipe) -> Recipe:
-    RECIPES[recipe.name] = recipe
-    return recipe
-
-
-def get_recipe(name: str) -> Recipe:
-    # Import the recipe modules lazily so that registering is a side effect of importing this package.
-    import duplexgen.recipes  # noqa: F401
-
-    if name not in RECIPES:
-        raise ValueError(f"unknown recipe {name!r}; choose one of {sorted(RECIPES)}")
-    return RECIPES[name]
 
 
 def check_input_file(path: str) -> None:
@@ -198,9 +176,6 @@ def conversation_id(source: str, row_id: str, seed: int, index: int = 0) -> str:
 __all__ = [
     "SourceRow",
     "Recipe",
-    "RECIPES",
-    "register",
-    "get_recipe",
     "read_json_rows",
     "require_str",
     "conversation_id",

@@ -24,9 +24,9 @@ import json
 import re
 from typing import Any, Iterator, Optional
 
-from duplexgen.pipeline.records import AGENT, USER, Conversation, RejectError, Turn
-from duplexgen.recipes.base import Recipe, SourceRow, check_input_file, conversation_id, read_json_rows, register, require_str
-from duplexgen.recipes.normalize import apply_options
+from duplexgen.core.records import AGENT, USER, Conversation, RejectError, Turn
+from duplexgen.recipes.base import Recipe, SourceRow, check_input_file, conversation_id, read_json_rows, require_str
+from duplexgen.text.normalize import apply_options
 
 NAME = "ms_marco"
 NO_ANSWER = "no answer present."
@@ -108,12 +108,10 @@ def to_conversation(row: SourceRow, seed: int, **options) -> Conversation:
     return apply_options(conv, options)
 
 
-RECIPE = register(
-    Recipe(
-        name=NAME,
-        read_rows=read_rows,
-        to_conversation=to_conversation,
-        sample_file="ms_marco_sample.jsonl",
-        description="MS MARCO v2.1 rows (query, answers, wellFormedAnswers); the agent speaks the answer",
-    )
+RECIPE = Recipe(
+    name=NAME,
+    read_rows=read_rows,
+    to_conversation=to_conversation,
+    sample_file="ms_marco_sample.jsonl",
+    description="MS MARCO v2.1 rows (query, answers, wellFormedAnswers); the agent speaks the answer",
 )

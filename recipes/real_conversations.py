@@ -34,10 +34,10 @@ from __future__ import annotations
 import math
 from typing import Any, Iterator, Optional
 
-from duplexgen.pipeline.records import AGENT, USER, Conversation, RejectError, Turn
+from duplexgen.core.records import AGENT, USER, Conversation, RejectError, Turn
 from duplexgen.recipes.asr_qa import resolve_audio_path
-from duplexgen.recipes.base import Recipe, SourceRow, conversation_id, read_json_rows, register
-from duplexgen.recipes.normalize import apply_options
+from duplexgen.recipes.base import Recipe, SourceRow, conversation_id, read_json_rows
+from duplexgen.text.normalize import apply_options
 
 NAME = "real_conversations"
 DEFAULT_MAX_AUDIO_S = 30.0
@@ -177,12 +177,11 @@ def to_conversation(row: SourceRow, seed: int, **options) -> Conversation:
     return apply_options(conv, options)
 
 
-RECIPE = register(
-    Recipe(
-        name=NAME,
-        read_rows=read_rows,
-        to_conversation=to_conversation,
-        sample_file="real_conversations_sample.jsonl",
-        description="your own spoken dialogs: per-turn audio or two-channel recordings with transcripts",
-    )
+RECIPE = Recipe(
+    name=NAME,
+    read_rows=read_rows,
+    to_conversation=to_conversation,
+    sample_file="real_conversations_sample.jsonl",
+    description="your own spoken dialogs: per-turn audio or two-channel recordings with transcripts",
+    needs_audio=True,
 )

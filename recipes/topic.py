@@ -21,9 +21,9 @@ from typing import Iterator, Optional
 
 import numpy as np
 
-from duplexgen.pipeline.records import Conversation, RejectError, derive_seed
-from duplexgen.recipes.base import Recipe, SourceRow, check_input_file, conversation_id, read_json_rows, register
-from duplexgen.recipes.normalize import apply_options
+from duplexgen.core.records import Conversation, derive_seed, RejectError
+from duplexgen.recipes.base import Recipe, SourceRow, check_input_file, conversation_id, read_json_rows
+from duplexgen.text.normalize import apply_options
 
 NAME = "topic"
 DEFAULT_EXCHANGES = 4
@@ -95,14 +95,13 @@ def to_conversation(row: SourceRow, seed: int, **options) -> Conversation:
     return apply_options(conv, options)
 
 
-RECIPE = register(
-    Recipe(
-        name=NAME,
-        read_rows=read_rows,
-        to_conversation=to_conversation,
-        sample_file="topics.txt",
-        description="everyday topics; the LLM writes an N-exchange spoken dialog per topic and persona",
-    )
+RECIPE = Recipe(
+    name=NAME,
+    read_rows=read_rows,
+    to_conversation=to_conversation,
+    sample_file="topics.txt",
+    description="everyday topics; the LLM writes an N-exchange spoken dialog per topic and persona",
+    needs_llm=True,
 )
 
 __all__ = ["read_rows", "to_conversation", "PERSONAS"]

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Optional
 
-from duplexgen.pipeline.records import AGENT, USER, Conversation, RejectError, Turn
-from duplexgen.recipes.base import Recipe, SourceRow, conversation_id, read_json_rows, register
-from duplexgen.recipes.normalize import apply_options
+from duplexgen.core.records import AGENT, USER, Conversation, RejectError, Turn
+from duplexgen.recipes.base import Recipe, SourceRow, conversation_id, read_json_rows
+from duplexgen.text.normalize import apply_options
 
 NAME = "ultrachat"
 DEFAULT_EXCHANGES = 4
@@ -96,12 +96,10 @@ def to_conversation(row: SourceRow, seed: int, **options) -> Conversation:
     return apply_options(conv, options)
 
 
-RECIPE = register(
-    Recipe(
-        name=NAME,
-        read_rows=read_rows,
-        to_conversation=to_conversation,
-        sample_file="ultrachat_sample.jsonl",
-        description="UltraChat chats (ultrachat_200k messages or original data list), first N exchanges",
-    )
+RECIPE = Recipe(
+    name=NAME,
+    read_rows=read_rows,
+    to_conversation=to_conversation,
+    sample_file="ultrachat_sample.jsonl",
+    description="UltraChat chats (ultrachat_200k messages or original data list), first N exchanges",
 )

@@ -1,14 +1,40 @@
-"""Shared pytest fixtures: small contract-conforming duplex shards built with the project's own layout code.
+"""Shared pytest fixtures.
 
-``tiny_shards`` writes a few two-stream conversations (synthetic tones as speech, real Lhotse Shar, the layout
-of shard-contract.md via ``duplexgen.augment.layout.layout_turns``) once per test session."""
+- ``tiny_shards``: a few contract-conforming two-stream conversations (synthetic tones as speech, real
+  Lhotse Shar, laid out by ``duplexgen.augment.assemble`` with the contract's 0.64 s gaps), once per session;
+- ``shared_data``: real public sample rows and clips in ``../shared/data`` (beside the repository): a test
+  that needs them skips where the folder is absent (a laptop) and fails under CI (``CI=true``), where it
+  is always present.
+
+Tests mirror the rooms: tests/core, recipes, tts, augment, text, pipeline, training, e2e."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def shared_data_path(rel: str = "") -> Path:
+    """``../shared/data/<rel>``; skip the test when it is absent, fail it when ``CI=true``."""
+    p = SHARED_DATA / rel
+    if not p.exists():
+        msg = f"{p} not found: the real sample data lives in ../shared/data beside the repository"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(msg + " (CI=true: it must be present)")
+        pytest.skip(msg)
+    return p
+
+
+@pytest.fixture
+def shared_data():
+    """The ``shared_data_path`` function: ``shared_data("alpaca/alpaca_200.json")``."""
+    return shared_data_path
 
 AGENT_LINES = [
     "Red, yellow and blue.",
@@ -32,8 +58,9 @@ def synthetic_speech(rng: np.random.Generator, seconds: float, sample_rate: int,
 
 def make_tiny_cuts(n: int = 8, seed: int = 0, turns: int = 2):
     """``n`` two-stream MonoCuts (in memory) laid out with the contract's 0.64 s gaps."""
-    from duplexgen.augment.layout import layout_turns
-    from duplexgen.pipeline.records import AGENT, AGENT_SAMPLE_RATE, USER, USER_SAMPLE_RATE, RenderedTurn
+    from duplexgen.augment import AugmentConfig, assemble
+    from duplexgen.core.records import AGENT, USER, Conversation, RenderedTurn, Turn
+    from duplexgen.core.timing import AGENT_SAMPLE_RATE, USER_SAMPLE_RATE
     from duplexgen.pipeline.shards import assembled_to_cut
 
     rng = np.random.default_rng(seed)
@@ -48,8 +75,9 @@ def make_tiny_cuts(n: int = 8, seed: int = 0, turns: int = 2):
             pitch = float(rng.uniform(110, 220)) if role == USER else 180.0
             rendered.append(RenderedTurn(role=role, text=text, audio=synthetic_speech(rng, seconds, sr, pitch),
                                          sample_rate=sr, voice="test-user" if role == USER else "test-agent"))
-        assembled = layout_turns(rendered)
-        cuts.append(assembled_to_cut(assembled, f"tiny-{i:04d}", {"source": "test", "recipe": "tiny"}))
+        conv = Conversation(f"tiny-{i:04d}", "test", "tiny", str(i), seed, [Turn(r.role, r.text) for r in rendered])
+        assembled = assemble(conv, rendered, AugmentConfig(), seed=seed)
+        cuts.append(assembled_to_cut(assembled, conv.id, {"source": "test", "recipe": "tiny"}))
     return cuts
 
 
@@ -67,3 +95,66 @@ def write_tiny_shards(out_dir: Path, n: int = 8, shard_size: int = 4, seed: int 
 def tiny_shards(tmp_path_factory) -> Path:
     """A folder of 2 Lhotse Shar shards holding 8 user-then-agent conversations (~4-5 s each)."""
     return write_tiny_shards(tmp_path_factory.mktemp("tiny_shards") / "shards")
+
+
+# --------------------------------------------------------------------------- evaluation shards
+EVAL_SR = {"user": 16000, "agent": 22050}
+
+
+def tone_turn(turn, rng: np.random.Generator):
+    """Tone bursts as words (0.2-0.35 s) with 80 ms of digital silence between them: known word timings."""
+    from duplexgen.core.records import AGENT, RenderedTurn, Word
+
+    sr = EVAL_SR[turn.role]
+    freq = 220.0 if turn.role == AGENT else 330.0
+    chunks, words, t = [], [], 0
+    texts = turn.text.split()
+    for k, w in enumerate(texts):
+        n = int(rng.uniform(0.2, 0.35) * sr)
+        chunks.append((0.3 * np.sin(2 * np.pi * freq * np.arange(n) / sr)).astype(np.float32))
+        words.append(Word(w, t / sr, (t + n) / sr))
+        t += n
+        if k < len(texts) - 1:
+            chunks.append(np.zeros(int(0.08 * sr), np.float32))
+            t += int(0.08 * sr)
+    return RenderedTurn(turn.role, turn.text, np.concatenate(chunks), sr, voice="tone", words=words,
+                        timing_source="synthetic", kind=turn.kind)
+
+
+def build_assembled(seed: int):
+    """A 3-exchange conversation of tone words with barge-ins and backchannels, assembled (a TwoStreamCut)."""
+    from duplexgen.augment import AugmentConfig, assemble, plan_conversation
+    from duplexgen.core.records import AGENT, USER, Conversation, Turn
+
+    cfg = AugmentConfig.from_dict({"barge_in": {"prob": 0.6, "max_per_conversation": 2}, "backchannel": {"prob": 0.9}})
+    rng = np.random.default_rng(seed)
+    turns = []
+    for p in range(3):
+        turns.append(Turn(USER, " ".join(f"q{p}w{k}" for k in range(4))))
+        turns.append(Turn(AGENT, " ".join(f"a{p}w{k}" for k in range(14))))
+    conv = plan_conversation(Conversation(f"eval-{seed}", "test", "test", str(seed), seed, turns), cfg, seed)
+    return assemble(conv, [tone_turn(t, rng) for t in conv.turns], cfg, seed)
+
+
+def write_eval_shard(cuts, root: Path) -> Path:
+    from duplexgen.pipeline.shards import write_shard
+
+    write_shard(cuts, root / "test", 0, root / ".staging")
+    return root
+
+
+@pytest.fixture(scope="session")
+def eval_shards(tmp_path_factory) -> Path:
+    """5 tone-word conversations with barge-ins and backchannels as one Shar shard folder."""
+    from duplexgen.pipeline.shards import assembled_to_cut
+
+    cuts = [assembled_to_cut(build_assembled(seed), f"eval-{seed}", {"source": "test"}) for seed in range(5)]
+    return write_eval_shard(cuts, tmp_path_factory.mktemp("eval_shards"))
+
+
+@pytest.fixture
+def eval_tools():
+    """The builders behind ``eval_shards``: ``build_assembled(seed)``, ``write_eval_shard(cuts, root)``, ``tone_turn``."""
+    import types
+
+    return types.SimpleNamespace(build_assembled=build_assembled, write_eval_shard=write_eval_shard, tone_turn=tone_turn)

@@ -1,6 +1,6 @@
 """`duplexgen train CONFIG [key=value ...]` and `duplexgen precompute-codes CONFIG IN_DIR OUT_DIR`.
 
-Registered by ``duplexgen.pipeline.cli`` (``register(subparsers)``); each command is a thin layer
+Listed in the command table of ``duplexgen.pipeline.cli`` (``register(subparsers)``); each command is a thin layer
 over :func:`duplexgen.training.train.run_training` and :func:`duplexgen.training.precompute.precompute_codes`.
 """
 
@@ -9,14 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 
-EPILOG = """\
+TRAIN_NOTE = """\
 CONFIG is a YAML file or a shipped config in training/configs/ (tiny_cpu, salm_duplex_paper).
 A rerun with the same output_dir resumes from its latest checkpoint. Override any key as key=value:
-  duplexgen train tiny_cpu train_shards=[out/demo/shards] max_steps=100 model.text_loss_weight=3
-
-config keys:
-{table}
-"""
+  duplexgen train tiny_cpu train_shards=[out/demo/shards] max_steps=100 model.text_loss_weight=3"""
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -47,19 +43,16 @@ def cmd_precompute(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> None:
-    from duplexgen.training.config import help_table
+    from duplexgen.core.config import add_config_command
+    from duplexgen.training.config import TrainConfig
 
-    t = sub.add_parser(
-        "train",
+    add_config_command(
+        sub, "train", schema=TrainConfig, func=cmd_train, shipped="tiny_cpu, salm_duplex_paper",
         help="train SALM-Duplex on shards with Ray Train (CPU or GPUs)",
         description="Train the full SALM-Duplex model (streaming FastConformer + Llama backbone + NanoCodec heads) "
         "on duplexgen shards, distributed with Ray Train. Resumes automatically from output_dir.",
-        epilog=EPILOG.format(table=help_table()),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        usage_note=TRAIN_NOTE,
     )
-    t.add_argument("config", help="YAML config path or shipped config name (tiny_cpu, salm_duplex_paper)")
-    t.add_argument("overrides", nargs="*", help="key=value overrides of config keys (see below)")
-    t.set_defaults(func=cmd_train)
 
     p = sub.add_parser(
         "precompute-codes",

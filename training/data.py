@@ -28,7 +28,7 @@ from typing import Iterator, Optional
 import numpy as np
 import torch
 
-from duplexgen.pipeline.records import USER_SAMPLE_RATE, AGENT_SAMPLE_RATE, FRAME_S
+from duplexgen.core.timing import AGENT_SAMPLE_RATE, FRAME_S, USER_SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +40,8 @@ _CUTS_RE = re.compile(r"cuts\.(\d{6})\.jsonl\.gz$")
 def list_shards(dirs: list[str]) -> list[dict[str, str]]:
     """Every shard under the given folders (or object-store URLs) as {field: location}, in a stable
     order (searched recursively)."""
-    from duplexgen.pipeline import storage
-    from duplexgen.pipeline.shards import find_shard_dirs
+    from duplexgen.core import storage
+    from duplexgen.core.shards import find_shard_dirs
 
     shards = []
     for d in dirs:

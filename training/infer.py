@@ -21,7 +21,7 @@ from torch import Tensor
 
 def resolve_checkpoint(path: Union[str, Path]) -> Path:
     """A checkpoint folder: ``path`` itself when it holds ``model.pt``, else the latest under ``path/checkpoints``."""
-    from duplexgen.training.train import latest_checkpoint
+    from duplexgen.training.checkpoint import latest_checkpoint
 
     p = Path(path)
     if (p / "model.pt").exists():

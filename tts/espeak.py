@@ -37,7 +37,7 @@ from typing import Optional
 
 import numpy as np
 
-from duplexgen.pipeline.records import RejectError, Word
+from duplexgen.core.records import RejectError, Word
 from duplexgen.tts.base import Synthesis, TTSBackend, Voice
 
 # espeak_ng/speak_lib.h constants.

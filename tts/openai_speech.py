@@ -25,7 +25,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from duplexgen.pipeline.records import RejectError
+from duplexgen.core.records import RejectError
 from duplexgen.tts.base import Synthesis, TTSBackend, Voice
 
 

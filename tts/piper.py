@@ -27,7 +27,7 @@ from typing import Sequence
 
 import numpy as np
 
-from duplexgen.pipeline.records import RejectError, Word
+from duplexgen.core.records import RejectError, Word
 from duplexgen.tts.base import Synthesis, TTSBackend, Voice
 
 

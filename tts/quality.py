@@ -21,7 +21,7 @@ from typing import Optional
 
 import numpy as np
 
-from duplexgen.pipeline.records import RejectError
+from duplexgen.core.records import RejectError
 
 _PUNCT = re.compile(r"[^\w\s']+")
 
@@ -51,7 +51,7 @@ class PocketsphinxASR:
         self.lock = threading.Lock()
 
     def transcribe(self, audio: np.ndarray, sample_rate: int) -> str:
-        from duplexgen.tts.render import quantize_int16, resample
+        from duplexgen.core.audio import quantize_int16, resample
 
         pcm = quantize_int16(resample(audio, sample_rate, 16000)).tobytes()
         with self.lock:
@@ -77,7 +77,7 @@ class NemoASR:
         self.lock = threading.Lock()
 
     def transcribe(self, audio: np.ndarray, sample_rate: int) -> str:
-        from duplexgen.tts.render import resample
+        from duplexgen.core.audio import resample
 
         with self.lock:
             out = self.model.transcribe([resample(audio, sample_rate, 16000)], batch_size=1, verbose=False)

@@ -33,7 +33,9 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from duplexgen.pipeline.records import AGENT, AGENT_SAMPLE_RATE, USER, USER_SAMPLE_RATE, RejectError, RenderedTurn, Word
+from duplexgen.core.records import AGENT, USER, RejectError, RenderedTurn, Word
+from duplexgen.core.timing import AGENT_SAMPLE_RATE, USER_SAMPLE_RATE
+from duplexgen.core.audio import quantize_int16, resample
 from duplexgen.tts.base import Synthesis, TTSBackend, Voice, estimate_word_timings
 from duplexgen.tts.cache import RenderCache
 
@@ -126,21 +128,6 @@ def fade_edges(audio: np.ndarray, sample_rate: int, fade_ms: float = 2.0) -> np.
     out[:n] *= ramp
     out[-n:] *= ramp[::-1]
     return out
-
-
-def resample(audio: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
-    """Band-limited resampling with soxr (HQ); identity when the rates match."""
-    audio = np.asarray(audio, dtype=np.float32)
-    if sr_in == sr_out or len(audio) == 0:
-        return audio
-    import soxr
-
-    return soxr.resample(audio, sr_in, sr_out, quality="HQ").astype(np.float32, copy=False)
-
-
-def quantize_int16(audio: np.ndarray) -> np.ndarray:
-    """float -> int16 samples (clipped), the precision FLAC stores."""
-    return np.clip(np.round(np.asarray(audio, np.float64) * 32768.0), -32768, 32767).astype(np.int16)
 
 
 def check_levels(

@@ -1,8 +1,8 @@
-"""`duplexgen generate-codec-set`, `duplexgen train-codec` and `duplexgen eval-codec` (``register(subparsers)``).
+"""`duplexgen train-codec` and `duplexgen eval-codec` (``register(subparsers)``).
 
-Thin layers over :func:`duplexgen.pipeline.codec_set.generate_codec_set`,
-:func:`duplexgen.training.codec.train.run_codec_training` and
-:func:`duplexgen.training.codec.evaluate.evaluate_codecs`.
+Thin layers over :func:`duplexgen.training.codec.train.run_codec_training` and
+:func:`duplexgen.training.codec.evaluate.evaluate_codecs`. The codec set they read is made by
+`duplexgen generate-codec-set` (the generation pipeline).
 
 Example::
 
@@ -17,31 +17,10 @@ import argparse
 import json
 import sys
 
-EPILOG_SET = """\
-CONFIG is a YAML file or a shipped config in training/codec/configs/ (codec_set_demo, codec_set_paper).
-A rerun with the same output_dir skips finished shards. Override any key as key=value:
-  duplexgen generate-codec-set codec_set_demo num_utterances=500 heldout_fraction=0.05 sources.0.max_rows=100
-
-config keys:
-{table}
-"""
-
-EPILOG_TRAIN = """\
+TRAIN_NOTE = """\
 CONFIG is a YAML file or a shipped config in training/codec/configs/ (codec_tiny_cpu, codec_nanocodec).
 A rerun with the same output_dir resumes from its latest checkpoint. The result is OUTPUT_DIR/codec.nemo:
-  duplexgen train salm_duplex_paper model.pretrained_audio_codec=OUTPUT_DIR/codec.nemo ...
-
-config keys:
-{table}
-"""
-
-
-def cmd_generate_codec_set(args: argparse.Namespace) -> int:
-    from duplexgen.pipeline.codec_set import generate_codec_set, load_codec_set_config
-
-    summary = generate_codec_set(load_codec_set_config(args.config, args.overrides), ray_data=not args.no_ray)
-    print(json.dumps(summary, indent=1))
-    return 0
+  duplexgen train salm_duplex_paper model.pretrained_audio_codec=OUTPUT_DIR/codec.nemo ..."""
 
 
 def cmd_train_codec(args: argparse.Namespace) -> int:
@@ -80,34 +59,17 @@ def cmd_eval_codec(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> None:
-    from duplexgen.pipeline.codec_set import codec_set_help_table
-    from duplexgen.training.codec.config import codec_train_help_table
+    from duplexgen.core.config import add_config_command
+    from duplexgen.training.codec.config import CodecTrainConfig
 
-    g = sub.add_parser(
-        "generate-codec-set",
-        help="make the codec-personalization set: N utterances of the agent voice (Shar, train + heldout)",
-        description="Take every turn's text from the sources, speak it in the fixed agent voice and write Lhotse Shar "
-        "shards (22,050 Hz recording + text) under OUTPUT_DIR/train and OUTPUT_DIR/heldout, on Ray Data.",
-        epilog=EPILOG_SET.format(table=codec_set_help_table()),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    g.add_argument("config", help="YAML config path or shipped config name (codec_set_demo, codec_set_paper)")
-    g.add_argument("overrides", nargs="*", help="key=value overrides of config keys (see below)")
-    g.add_argument("--no-ray", action="store_true", help="render in this process without Ray (debugging)")
-    g.set_defaults(func=cmd_generate_codec_set)
-
-    t = sub.add_parser(
-        "train-codec",
+    add_config_command(
+        sub, "train-codec", schema=CodecTrainConfig, func=cmd_train_codec, shipped="codec_tiny_cpu, codec_nanocodec",
         help="fine-tune a NeMo AudioCodecModel (NanoCodec) on the agent voice with Ray Train",
         description="Fine-tune the codec's encoder and decoder with NeMo's own reconstruction (and, when the codec "
         "has a discriminator, adversarial) losses on a codec set; resumable; writes OUTPUT_DIR/codec.nemo and a "
         "before/after evaluation on the held-out utterances.",
-        epilog=EPILOG_TRAIN.format(table=codec_train_help_table()),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        usage_note=TRAIN_NOTE,
     )
-    t.add_argument("config", help="YAML config path or shipped config name (codec_tiny_cpu, codec_nanocodec)")
-    t.add_argument("overrides", nargs="*", help="key=value overrides of config keys (see below)")
-    t.set_defaults(func=cmd_train_codec)
 
     e = sub.add_parser(
         "eval-codec",

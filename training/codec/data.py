@@ -18,15 +18,14 @@ Example::
 from __future__ import annotations
 
 import gzip
-import json
 import re
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator
 
 import numpy as np
 import torch
 
-from duplexgen.pipeline.records import derive_seed
+from duplexgen.core.records import derive_seed
 
 _CUTS_RE = re.compile(r"cuts\.(\d+)\.jsonl\.gz$")
 

@@ -33,7 +33,7 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
-from duplexgen.pipeline.config import _help
+from duplexgen.core.config import help_field
 
 #: metric -> True when higher is better (for the table's arrows).
 HIGHER_IS_BETTER = {"mel_distance": False, "si_sdr": True, "stoi": True, "pesq": True, "asr_wer": False}
@@ -43,12 +43,12 @@ HIGHER_IS_BETTER = {"mel_distance": False, "si_sdr": True, "stoi": True, "pesq":
 class EvalConfig:
     """Which held-out utterances, which metrics, where to write."""
 
-    heldout_dir: str = _help("held-out split of a codec set (Shar shards)", "out/codec_set/heldout")
-    output_dir: str = _help("where eval.json and eval.md go", "out/codec_eval")
-    max_utterances: int = _help("evaluate the first N held-out utterances (0 = all)", 200)
-    asr: str = _help("ASR round trip: none, pocketsphinx (offline en-us), nemo (asr_model_path)", "none")
-    asr_model_path: Optional[str] = _help("NeMo ASR .nemo for asr=nemo", None)
-    device: str = _help("auto (cuda when present), cpu or cuda", "auto")
+    heldout_dir: str = help_field("held-out split of a codec set (Shar shards)", "out/codec_set/heldout")
+    output_dir: str = help_field("where eval.json and eval.md go", "out/codec_eval")
+    max_utterances: int = help_field("evaluate the first N held-out utterances (0 = all)", 200)
+    asr: str = help_field("ASR round trip: none, pocketsphinx (offline en-us), nemo (asr_model_path)", "none")
+    asr_model_path: Optional[str] = help_field("NeMo ASR .nemo for asr=nemo", None)
+    device: str = help_field("auto (cuda when present), cpu or cuda", "auto")
 
     def __post_init__(self):
         if self.asr not in ("none", "pocketsphinx", "nemo"):
@@ -103,7 +103,7 @@ def stoi(reference: np.ndarray, decoded: np.ndarray, sample_rate: int) -> float:
 def pesq_wb(reference: np.ndarray, decoded: np.ndarray, sample_rate: int) -> float:
     from pesq import pesq
 
-    from duplexgen.tts.render import resample
+    from duplexgen.core.audio import resample
 
     return float(pesq(16000, resample(reference, sample_rate, 16000), resample(decoded, sample_rate, 16000), "wb"))
 

@@ -35,7 +35,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -43,9 +42,10 @@ from typing import Any, Optional
 import torch
 import torch.distributed as dist
 
-from duplexgen.pipeline.config import config_to_dict
+from duplexgen.core.config import config_to_dict
 from duplexgen.training.codec.config import CodecTrainConfig, codec_config_from_dict
-from duplexgen.training.train import CKPT_PREFIX, _barrier, _world, build_torch_trainer, checkpoint_dirs, latest_checkpoint, read_metrics, worker_device
+from duplexgen.training.checkpoint import barrier, gather_data_positions, latest_checkpoint, publish_checkpoint, rank_and_world
+from duplexgen.training.train import build_torch_trainer, read_metrics, worker_device
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +172,7 @@ class CodecTrainState:
         from duplexgen.training.codec.data import SegmentStream, list_codec_shards
 
         self.cfg, self.device = cfg, device
-        self.rank, self.world = _world()
+        self.rank, self.world = rank_and_world()
         torch.manual_seed(cfg.seed)  # identical initialisation of config-built parts on every rank
         self.codec = build_trainable_codec(cfg).to(device)
         self.adversarial = uses_discriminator(self.codec, cfg)
@@ -249,30 +249,14 @@ class CodecTrainState:
 
     def save_checkpoint(self):
         """Collective: every rank contributes its data position; rank 0 writes and publishes atomically."""
-        positions = [self.stream.position]
-        if self.world > 1:
-            positions = [None] * self.world
-            dist.all_gather_object(positions, self.stream.position)
+        positions = gather_data_positions(self.stream.position, self.world)
         if self.rank == 0:
-            from omegaconf import OmegaConf
-
-            root = Path(self.cfg.output_dir) / "checkpoints"
-            final = root / f"{CKPT_PREFIX}{self.step:07d}"
-            tmp = root / f".tmp_{final.name}"
-            shutil.rmtree(tmp, ignore_errors=True)
-            tmp.mkdir(parents=True)
-            torch.save({k: v.detach().cpu() for k, v in self.codec.state_dict().items()}, tmp / "codec.pt")
-            torch.save({"generator": self.opt_gen.state_dict(),
-                        "discriminator": self.opt_disc.state_dict() if self.opt_disc else None}, tmp / "optimizer.pt")
-            (tmp / "data_position.json").write_text(json.dumps({"step": self.step, "per_rank": positions}))
-            OmegaConf.save(OmegaConf.create(config_to_dict(self.cfg)), tmp / "train_config.yaml")
-            (tmp / "COMPLETE").write_text(time.strftime("%Y-%m-%dT%H:%M:%S"))
-            shutil.rmtree(final, ignore_errors=True)
-            os.replace(tmp, final)
-            if self.cfg.keep_checkpoints > 0:
-                for old in checkpoint_dirs(self.cfg.output_dir)[: -self.cfg.keep_checkpoints]:
-                    shutil.rmtree(old, ignore_errors=True)
-        _barrier()
+            states = {"codec.pt": {k: v.detach().cpu() for k, v in self.codec.state_dict().items()},
+                      "optimizer.pt": {"generator": self.opt_gen.state_dict(),
+                                       "discriminator": self.opt_disc.state_dict() if self.opt_disc else None}}
+            publish_checkpoint(self.cfg.output_dir, self.step, states, config_to_dict(self.cfg), positions,
+                               keep=self.cfg.keep_checkpoints)
+        barrier()
 
     def export(self, path: Path) -> Path:
         """The codec as a .nemo (``save_to``), written under a temporary name and renamed."""
@@ -369,7 +353,7 @@ def train_loop_per_worker(loop_config: dict) -> None:
         state.export(out / CODEC_FILE)
         writer.close()
         metrics_file.close()
-    _barrier()
+    barrier()
     ray.train.report({"step": state.step})
 
 

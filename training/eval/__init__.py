@@ -1,11 +1,9 @@
-"""duplexgen.training.eval: behavioural evaluation of duplex models and audio-level audit of duplex data.
+"""duplexgen.training.eval: behavioural evaluation of duplex models (the data audit is ``duplexgen.pipeline.audit``).
 
 - ``metrics``: turn-taking, barge-in and false-alarm scoring over speech intervals (pure functions),
-  BLEU/WER, and the scripted events of an evaluation cut.
+  BLEU/WER (the scripted events of a cut are ``duplexgen.core.events``).
 - ``run``: ``duplexgen eval`` (model inference over the user stream, VAD, metrics, report) and its
   reference mode (scores the data's own agent stream).
-- ``audit``: ``duplexgen validate --audit`` (gaps, barge-in timing, levels, clipping and
-  supervision/speech agreement measured from the audio).
 - ``report``: HTML + PNG timelines and latency histograms.
 
 Example::
@@ -15,15 +13,10 @@ Example::
     result["barge_in"]["rate"]   # ~1.0 on duplexgen data
 """
 
-from duplexgen.training.eval.audit import AuditConfig, audit_cut, audit_dir, format_audit
-from duplexgen.training.eval.metrics import barge_in, bleu, cut_events, false_alarms, summarize, turn_taking
+from duplexgen.training.eval.metrics import barge_in, bleu, false_alarms, summarize, turn_taking
 from duplexgen.training.eval.run import EvalConfig, format_result, run_eval
 
 __all__ = [
-    "AuditConfig",
-    "audit_cut",
-    "audit_dir",
-    "format_audit",
     "EvalConfig",
     "run_eval",
     "format_result",
@@ -32,5 +25,4 @@ __all__ = [
     "false_alarms",
     "summarize",
     "bleu",
-    "cut_events",
 ]

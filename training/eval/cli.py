@@ -1,7 +1,7 @@
 """`duplexgen eval CHECKPOINT SHARD_DIR [key=value ...] --out DIR [--reference]`.
 
 Thin layer over :func:`duplexgen.training.eval.run.run_eval`; config keys are the fields of
-:class:`EvalConfig` (listed in ``--help``). The lead wires ``register`` into the main CLI.
+:class:`EvalConfig` (listed in ``--help``).
 
 Example::
 
@@ -25,7 +25,7 @@ config keys (key=value):
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from duplexgen.pipeline.config import load_config
+    from duplexgen.core.config import load_config
     from duplexgen.training.eval.run import EvalConfig, format_result, run_eval
 
     try:
@@ -46,7 +46,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
-    from duplexgen.pipeline.config import format_help_table
+    from duplexgen.core.config import format_help_table
     from duplexgen.training.eval.run import EvalConfig
 
     p = subparsers.add_parser(

@@ -35,14 +35,12 @@ from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
+from duplexgen.core.events import CutEvents, cut_events, merge_intervals
 from duplexgen.training.eval.metrics import (
     BACKCHANNEL_CONTINUE_S,
     BARGE_IN_MAX_LATENCY_S,
     TURN_MAX_LATENCY_S,
-    CutEvents,
     bleu,
-    cut_events,
-    merge_intervals,
     score_cut,
     summarize,
     summarize_false_alarms,
@@ -98,8 +96,8 @@ class EvalConfig:
 
 
 def detect_speech(audio: np.ndarray, sr: int, cfg: EvalConfig) -> list[tuple[float, float]]:
-    """Speech intervals of one stream with the configured VAD (``duplexgen.augment.vad``)."""
-    from duplexgen.augment.vad import silero_intervals, speech_intervals
+    """Speech intervals of one stream with the configured VAD (``duplexgen.core.vad``)."""
+    from duplexgen.core.vad import silero_intervals, speech_intervals
 
     x = np.asarray(audio, dtype=np.float32).reshape(-1)
     if cfg.vad == "silero":
@@ -166,7 +164,7 @@ def load_generator(checkpoint_dir: str, cfg: EvalConfig) -> Callable[[np.ndarray
 
 
 def iter_eval_cuts(shard_dir: Path, limit: int = 0) -> Iterator[Any]:
-    from duplexgen.pipeline.shards import find_shard_dirs, load_shards
+    from duplexgen.core.shards import find_shard_dirs, load_shards
 
     dirs = find_shard_dirs(shard_dir)
     if not dirs:
