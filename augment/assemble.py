@@ -8,7 +8,7 @@ Steps, all deterministic in ``seed``:
 2. Barge-in: the agent turn is cut on a word boundary (``bargein.choose_cut``), keeps ``kept_s`` of
    audio after ``t_cut`` (fade inside), and its supervision ends there with the words spoken so far.
    It is skipped (and recorded in ``barge_in_skipped``) when no word boundary fits or the shortened
-   turn would break NeMo's EOS rule (``frames.eos_frame_ok``); a skipped phrase interruption drops
+   turn would break NeMo's EOS rule (``core.timing.eos_frame_ok``); a skipped phrase interruption drops
    its phrase and follow-up turns.
 3. Backchannels are added to the user stream inside their agent turn, after a word; the agent
    stream is not touched.
@@ -77,7 +77,7 @@ def assemble(
 ) -> TwoStreamCut:
     """Lay out ``turns[i]`` (the audio of ``conv.turns[i]``) as two streams and apply the planned augmentation.
 
-    ``count_tokens`` (the pipeline builds it from ``cfg.tokenizer``; else ``frames.estimate_tokens``) is the training
+    ``count_tokens`` (the pipeline builds it from ``cfg.tokenizer``; else ``core.timing.estimate_tokens``) is the training
     tokenizer's token count, used to check NeMo's EOS rule for shortened agent turns."""
     cfg = cfg or AugmentConfig()
     seed = conv.seed if seed is None else int(seed)

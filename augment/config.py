@@ -212,7 +212,7 @@ class AugmentConfig:
     user_stream: UserStreamConfig = field(default_factory=UserStreamConfig, metadata={"help": "user-stream realism"})
     tokenizer: Optional[str] = field(
         default=None,
-        metadata={"help": "training tokenizer (HF folder or .gguf) for the EOS-frame rule; null = conservative estimate (frames.py)"},
+        metadata={"help": "training tokenizer (HF folder or .gguf) for the EOS-frame rule of shortened turns; null = the conservative estimate (core.timing.estimate_tokens)"},
     )
 
     def __post_init__(self) -> None:

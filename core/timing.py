@@ -21,7 +21,6 @@ Example::
 from __future__ import annotations
 
 import math
-import re
 
 #: The user stream (NeMo resamples the source audio to 16 kHz; we store it at that rate).
 USER_SAMPLE_RATE = 16000
@@ -52,19 +51,13 @@ def eos_frame_ok(start: float, end: float, n_tokens: int, frame: float = FRAME_S
     return frame_of(end, frame, sampling_rate) - frame_of(start, frame, sampling_rate) >= 1 + n_tokens
 
 
-_WORD = re.compile(r"\S+")
-
-
 def estimate_tokens(text: str) -> int:
     """The conservative token count of the EOS rule when the training tokenizer is not at hand.
 
-    ``ceil(chars / 3) + words``: a SentencePiece/BPE LLM tokenizer (TinyLlama, SmolLM2) averages about
-    4 characters per English token, so this over-counts and errs on the side of skipping a barge-in
+    ``ceil(chars / 3)``: a SentencePiece/BPE LLM tokenizer (TinyLlama, SmolLM2) averages about 4
+    characters per English token, so this over-counts and errs on the side of skipping a barge-in
     (generation) or flagging a turn (validation); both use this one rule."""
-    text = text.strip()
-    if not text:
-        return 0
-    return math.ceil(len(text) / 3) + len(_WORD.findall(text))
+    return math.ceil(len(text.strip()) / 3)
 
 
 __all__ = ["USER_SAMPLE_RATE", "AGENT_SAMPLE_RATE", "FRAME_S", "GAP_S", "BARGE_IN_KEEP_S",

@@ -43,7 +43,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from duplexgen.pipeline.validate import hf_token_counter, validate_dir
+    from duplexgen.pipeline.validate import validate_dir
+    from duplexgen.text.tokens import hf_token_counter
 
     counter = hf_token_counter(args.tokenizer) if args.tokenizer else None
     report = validate_dir(args.shard_dir, count_tokens=counter, limit=args.limit)

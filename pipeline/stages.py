@@ -177,6 +177,7 @@ class AudioStage:
         self.cfg = cfg
         self._renderer = None
         self._voices = None
+        self._count_tokens = None
 
     @property
     def out(self) -> str:
@@ -194,8 +195,12 @@ class AudioStage:
         if self._renderer is None:
             from duplexgen.tts import build_renderer, build_voice_pool
 
+            from duplexgen.text.tokens import token_counter
+
             self._renderer = build_renderer(self.cfg.tts, cache_dir=str(self.work / "cache" / "tts"))
             self._voices = build_voice_pool(self.cfg.tts, seed=self.cfg.seed)
+            # The EOS rule for shortened (barge-in) turns counts with the training tokenizer when given.
+            self._count_tokens = token_counter(self.cfg.augment.tokenizer)
         return self._renderer, self._voices
 
     def render_conversation(self, conv: Conversation):
@@ -218,7 +223,7 @@ class AudioStage:
                     rendered.append(renderer.render(turn.text, voice, turn.role, kind=turn.kind))
             except RejectError as e:
                 raise RejectError(f"turn {i} ({turn.role}): {e.reason}", stage=e.stage or "tts", item=conv.id) from None
-        assembled = assemble(conv, rendered, self.cfg.augment, seed=conv_seed)
+        assembled = assemble(conv, rendered, self.cfg.augment, seed=conv_seed, count_tokens=self._count_tokens)
         return conv, rendered, assembled
 
     def _max_audio_s(self, conv: Conversation) -> float:

@@ -131,14 +131,3 @@ def validate_dir(root: Location, count_tokens: Optional[Callable[[str], int]] = 
                 return report
     return report
 
-
-def hf_token_counter(tokenizer_path: str) -> Callable[[str], int]:
-    """Token counts from the training tokenizer (a Hugging Face tokenizer folder or gguf file)."""
-    from transformers import AutoTokenizer
-
-    p = Path(tokenizer_path)
-    if p.suffix == ".gguf":
-        tok = AutoTokenizer.from_pretrained(str(p.parent), gguf_file=p.name)
-    else:
-        tok = AutoTokenizer.from_pretrained(str(p))
-    return lambda text: len(tok.encode(text, add_special_tokens=False))

@@ -49,7 +49,7 @@ def to_cut(out, tmp_path, name):
 def test_frame_helpers_match_lhotse_rule():
     assert frame_of(0.64) == 8 and frame_of(0.04) == 1 and frame_of(0.0399) == 0 and num_frames(1.0) == 13 and num_frames(0.99) == 12
     assert eos_frame_ok(0.64, 1.28, 7) and not eos_frame_ok(0.64, 1.28, 8)
-    assert estimate_tokens("") == 0 and estimate_tokens("hello there") == 4 + 2
+    assert estimate_tokens("") == 0 and estimate_tokens("hello there") == 4 and estimate_tokens("  hi  ") == 1
 
 
 def test_barge_in_text_and_eos_frame_in_nemo_token_channel(tmp_path):

