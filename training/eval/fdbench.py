@@ -162,7 +162,8 @@ def pause_handling(pause: Interval, turn_end: float, utts: Sequence[Interval], w
     if not hits:
         return {"to": 0, "onset": None, "reason": "held_back"}
     s = hits[0][0]
-    return {"to": 1, "onset": _r(s), "reason": "spoke_in_pause" if s <= pause[1] else ("talking_already" if s < lo else "spoke_over_user")}
+    reason = "talking_already" if s < lo else ("spoke_in_pause" if s <= pause[1] else "spoke_over_user")
+    return {"to": 1, "onset": _r(s), "reason": reason}
 
 
 def interruption(onset: float, end: float, case_end: float, utts: Sequence[Interval], words=None,
@@ -404,8 +405,8 @@ def summarize(per_case: Sequence[dict[str, Any]]) -> dict[str, Any]:
             "response_latency_mean_s": _stats([r["latency"] for r in stopped])["mean"],
             "cases": len(rs), "scored": len(scored), "reasons": _reasons(rs)}
     listening = [r for name in ("smooth_turn_taking", "pause_handling") for r in by[name]]
-    events = sum(len(r["model_backchannels"]) for r in listening)
-    secs = sum(r["listening_s"] for r in listening)
+    events = sum(len(r.get("model_backchannels", [])) for r in listening)
+    secs = sum(r.get("listening_s") or 0.0 for r in listening)
     jsds = [r["jsd"] for r in listening if r.get("jsd") is not None]
     out["model_backchannel"] = {"freq": _r(events / secs) if secs > 0 else None, "events": events, "listening_s": _r(secs),
                                 "jsd": _r(float(np.mean(jsds))) if jsds else None, "jsd_cases": len(jsds)}
