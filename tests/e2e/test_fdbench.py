@@ -8,7 +8,11 @@ reported by name and skipped."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -176,3 +180,20 @@ def test_bad_case_folders_are_reported_by_name_and_skipped(reference, tmp_path):
     assert m["cases"]["bad"] == 5 and m["cases"]["scored"] == ref["cases"]["scored"] - 5
     assert m["interruption"] == ref["interruption"]  # the other tasks are scored as before
     assert "Bad case folders" in (dst / "report.html").read_text() and name(tt[3]) in (dst / "report.html").read_text()
+
+
+def test_the_readme_script_runs_a_wav_to_wav_model_over_every_case(reference, tmp_path):
+    """README "Evaluate any duplex model": the run_model.py example with a parrot model (output = its input, 16 kHz)."""
+    out, ref = reference
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    script = next(b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if b.startswith("# run_model.py"))
+    (tmp_path / "run_model.py").write_text(script)
+    dst = tmp_path / "parrot"
+    shutil.copytree(out, dst, ignore=shutil.ignore_patterns("*.png", "report.html", "metrics.json", "output.wav"))
+    parrot = [sys.executable, "-c", "import shutil, sys; shutil.copyfile(sys.argv[1], sys.argv[2])", "{input}", "{output}"]
+    subprocess.run([sys.executable, str(tmp_path / "run_model.py"), str(dst), *parrot], check=True, timeout=300)
+    assert main(["score", str(dst)]) == 0
+    m = json.loads((dst / "metrics.json").read_text())
+    assert m["cases"]["bad"] == 0 and m["cases"]["scored"] == ref["cases"]["total"]
+    # The parrot speaks exactly while the user does: it never takes a turn after the user has ended.
+    assert m["turn_taking"]["tor"] == 0.0 and m["turn_taking"]["reasons"] == {"talking_over_end": m["turn_taking"]["cases"]}
