@@ -22,9 +22,13 @@ def test_reference_eval_scores_the_data_as_built(eval_shards, tmp_path):
     r = run_eval(None, str(eval_shards), str(out), EvalConfig(score=ScoreConfig(vad="energy")), reference=True)
     assert r["mode"] == "reference" and r["checkpoint"] is None and r["cases"]["bad"] == 0
     tt, ui, bc = r["turn_taking"], r["interruption"], r["backchannel"]
-    assert tt["cases"] >= 10 and tt["tor"] == 1.0
+    assert tt["cases"] >= 8 and tt["tor"] == 1.0
     assert tt["latency_mean_s"] == pytest.approx(GAP_S, abs=0.01) and tt["latency"]["max"] <= GAP_S + 0.02
-    assert ui["cases"] >= 3 and ui["tor"] == 1.0 and ui["success_rate"] == 1.0 and ui["speaking_at_onset"] == ui["cases"]
+    assert ui["cases"] >= 3 and ui["success_rate"] == 1.0 and ui["speaking_at_onset"] == ui["cases"]
+    # TO needs a take-over answer: the reference answers that are shorter than 1 s (tone words) are backchannels.
+    cases = [json.loads((out / c["case"] / "labels.json").read_text()) for c in r["per_case"] if c["task"] == "user_interruption"]
+    long_answers = [lab for lab in cases if lab["reference"]["agent"][-1]["end"] - lab["reference"]["agent"][-1]["start"] >= 1.0]
+    assert 0 < len(long_answers) < len(cases) and ui["tor"] == pytest.approx(len(long_answers) / len(cases), abs=1e-4)
     assert ui["stop_latency_mean_s"] == pytest.approx(BARGE_IN_KEEP_S, abs=0.01)
     assert ui["latency_mean_s"] == pytest.approx(GAP_S, abs=0.01)
     assert bc["cases"] >= 2 and bc["tor"] == 0.0
@@ -47,6 +51,7 @@ def test_eval_cli_reference_mode_applies_overrides(eval_shards, tmp_path, capsys
     m = json.loads((out / "metrics.json").read_text())
     assert {c["cut_id"] for c in m["per_case"]} == {"eval-0", "eval-1", "eval-2"}
     # 0.64 s of kept speech is too slow against a 0.5 s threshold: the key=value override is applied.
-    assert m["config"]["stop_max_s"] == 0.5 and m["interruption"]["success_rate"] == 0.0 and m["interruption"]["tor"] == 1.0
+    assert m["config"]["stop_max_s"] == 0.5 and m["interruption"]["success_rate"] == 0.0
+    assert m["interruption"]["reasons"] == {"kept_talking": m["interruption"]["cases"]}
     assert main(["eval", "-", str(eval_shards), "score.vad=nope", "--out", str(tmp_path / "x"), "--reference"]) == 2
     assert main(["eval", str(tmp_path / "no_checkpoint"), str(eval_shards), "--out", str(tmp_path / "y")]) == 2

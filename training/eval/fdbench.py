@@ -12,10 +12,10 @@ Definitions reimplemented from the papers' text (Full-Duplex-Bench v1, arXiv 250
 - **pause_handling** (v1 Sec. III-B.1): TO = 1 when take-over speech overlaps the user's turn from the
   pause start to the turn end (the user still holds the floor). Lower is better.
 - **interruption** (v1 Sec. III-B.4; v1.5 Eq. 1-2): stop latency = end of the model's utterance at the
-  user's onset - onset (scored when the model was speaking there, within ``pre_s``); TO = 1 when a new
-  take-over starts after the onset and after the model stopped; latency (v1 "latency after interruption",
-  = v1.5 response latency) = that onset - the end of the interruption; success = stopped within
-  ``stop_max_s`` (SALM-Duplex's barge-in threshold) and took the turn.
+  user's onset - onset (scored when the model was speaking there, within ``pre_s``); success = stopped
+  within ``stop_max_s`` (SALM-Duplex's barge-in success); TO = 1 when a new take-over (not a backchannel)
+  starts after the onset and after the model stopped; latency (v1 "latency after interruption", = v1.5
+  response latency) = that onset - the end of the interruption.
 - **backchannel** / **background_noise** (v1.5 user backchannel / background): the user's backchannel or
   a noise burst over the model's speech must not make it give up the floor: TO = 1 when the utterance
   under the event's onset is over before the event end + ``continue_s``. Not scored when the model was
@@ -168,24 +168,26 @@ def pause_handling(pause: Interval, turn_end: float, utts: Sequence[Interval], w
 
 def interruption(onset: float, end: float, case_end: float, utts: Sequence[Interval], words=None,
                  stop_max_s: float = 1.5, pre_s: float = 0.25) -> dict[str, Any]:
-    """FDB v1 Sec. III-B.4 (TO, latency after interruption) and v1.5 Eq. 1 (stop latency), Eq. 2 (response latency)."""
+    """FDB v1 Sec. III-B.4 (TO, latency after interruption) and v1.5 Eq. 1 (stop latency), Eq. 2 (response latency).
+
+    ``success`` is SALM-Duplex's barge-in success: the model stopped within ``stop_max_s`` of the user's onset
+    (None when it was not speaking there). TO is FDB's: a new take-over (not a backchannel) after it stopped."""
     cur = active_at(utts, onset, pre_s)
     stop = None if cur is None else cur[1]
     stop_latency = None if stop is None else max(0.0, stop - onset)
     lo = onset if stop is None else max(onset, stop)
     response = _first_onset([u for u in takeovers(utts, words) if u != cur], lo + 1e-9, case_end)
     to = int(response is not None)
-    yielded = None if cur is None else bool(stop_latency <= stop_max_s)
+    success = None if cur is None else bool(stop_latency <= stop_max_s)
     if cur is None:
         reason = "model_silent_at_onset"
-    elif not yielded:
+    elif not success:
         reason = "kept_talking"
     else:
         reason = "yielded_and_answered" if to else "yielded_no_answer"
     return {"to": to, "speaking_at_onset": cur is not None, "stop": _r(stop), "stop_latency": _r(stop_latency),
-            "yielded": yielded, "response_onset": _r(response),
-            "latency": None if response is None else _r(response - end),
-            "success": None if cur is None else bool(yielded and to), "reason": reason}
+            "success": success, "response_onset": _r(response),
+            "latency": None if response is None else _r(response - end), "reason": reason}
 
 
 def overlap_event(event: Interval, reference_end: Optional[float], utts: Sequence[Interval],
@@ -389,7 +391,6 @@ def summarize(per_case: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "response_latency_mean_s": _stats([r["latency"] for r in ui if r["to"]])["mean"],
         "stop_latency_mean_s": _stats([r["stop_latency"] for r in spoke])["mean"],
         "success_rate": _rate([r["success"] for r in ui]),
-        "yield_rate": _rate([r["yielded"] for r in ui]),
         "latency": _stats([r["latency"] for r in ui if r["to"]]),
         "stop_latency": _stats([r["stop_latency"] for r in spoke]),
         "cases": len(ui), "speaking_at_onset": len(spoke), "reasons": _reasons(ui),

@@ -131,7 +131,8 @@ def _task_rows(metrics: dict[str, Any]) -> dict[str, list[tuple[str, str, str]]]
         ],
         "user_interruption": [
             ("take-over rate (TOR, higher is better)", _fmt(ui["tor"]), f"{ui['cases']} cases, {ui['speaking_at_onset']} with the model speaking at the onset"),
-            ("success (stopped within the threshold and answered)", _fmt(ui["success_rate"]), f"yield rate {_fmt(ui['yield_rate'])}"),
+            ("success (stopped within the threshold, SALM-Duplex barge-in)", _fmt(ui["success_rate"]),
+             f"threshold {metrics['config']['stop_max_s']} s"),
             ("stop latency mean (v1.5 Eq. 1)", _fmt(ui["stop_latency_mean_s"], " s"), f"p90 {_fmt(ui['stop_latency']['p90'], ' s')}"),
             ("response latency mean (v1.5 Eq. 2 = v1 latency after interruption)", _fmt(ui["latency_mean_s"], " s"),
              f"p90 {_fmt(ui['latency']['p90'], ' s')}"),
