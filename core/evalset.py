@@ -473,7 +473,11 @@ def case_audio(spec: CaseSpec, cut_user_spans: Sequence[tuple[float, float]], cu
         a = _window(agent, agent_rate, spec.start, spec.end, spec.agent_keep, cut_agent_spans, spec.insert)
         n_out = int(round(spec.labels["duration_s"] * agent_rate))
         out = np.pad(a, (0, max(0, n_out - len(a))))[:n_out]
-    return CaseAudio(inp, u if user_rate != INPUT_SAMPLE_RATE else None, user_rate, out, agent_rate)
+    original = None
+    if user_rate != INPUT_SAMPLE_RATE:
+        n_orig = int(round(spec.labels["duration_s"] * user_rate))
+        original = np.pad(u, (0, max(0, n_orig - len(u))))[:n_orig]
+    return CaseAudio(inp, original, user_rate, out, agent_rate)
 
 
 def cut_case_audio(cut: Any, specs: Sequence[CaseSpec], reference: bool) -> Iterator[tuple[CaseSpec, CaseAudio]]:

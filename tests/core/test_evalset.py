@@ -157,3 +157,21 @@ def test_labels_are_checked():
         CaseConfig(tasks=["karaoke"])
     with pytest.raises(ValueError, match="pause_max_s"):
         CaseConfig(pause_min_s=1.0, pause_max_s=0.5)
+
+
+def test_a_user_stream_at_another_rate_is_resampled_and_kept_as_is(eval_tools):
+    """input.wav is always 16 kHz; a shard whose user stream has another rate keeps it too (input_<rate>.wav)."""
+    from duplexgen.core.evalset import case_audio
+
+    cut = tone_cut(eval_tools, 1)
+    spec = next(c for c in plan_cases(cut).cases if c.task == "smooth_turn_taking")
+    user16 = cut.load_audio()[0]
+    from duplexgen.core.audio import resample
+
+    user24 = resample(user16, 16000, 24000)
+    spans = [(s.start, s.end) for s in cut.supervisions if s.speaker == "user"]
+    a16 = case_audio(spec, spans, [], user16, 16000, None, 0)
+    a24 = case_audio(spec, spans, [], user24, 24000, None, 0)
+    assert a24.original_rate == 24000 and len(a24.input_original) == pytest.approx(spec.labels["duration_s"] * 24000, abs=1)
+    assert len(a24.input) == len(a16.input) and a16.input_original is None and a24.output is None
+    assert np.corrcoef(a24.input, a16.input)[0, 1] > 0.99  # the same speech, resampled back to 16 kHz

@@ -197,3 +197,16 @@ def test_the_readme_script_runs_a_wav_to_wav_model_over_every_case(reference, tm
     assert m["cases"]["bad"] == 0 and m["cases"]["scored"] == ref["cases"]["total"]
     # The parrot speaks exactly while the user does: it never takes a turn after the user has ended.
     assert m["turn_taking"]["tor"] == 0.0 and m["turn_taking"]["cases"] >= 5
+
+
+def test_asr_counts_words_of_short_utterances_and_transcribes_interruption_responses(reference, tmp_path):
+    """With asr=pocketsphinx (offline, shipped model) the interruption responses are transcribed for relevance."""
+    out, ref = reference
+    dst = tmp_path / "asr"
+    shutil.copytree(out / "user_interruption", dst / "user_interruption")
+    assert main(["score", str(dst), "asr=pocketsphinx", "examples=0"]) == 0
+    m = json.loads((dst / "metrics.json").read_text())
+    answered = [c for c in m["per_case"] if c["result"]["to"]]
+    assert answered and all(c["response_text"].strip() and c["reference_response_text"] for c in answered)
+    assert 0.0 <= m["interruption"]["response_wer_vs_reference"] <= 2.0
+    assert m["interruption"]["tor"] == ref["interruption"]["tor"]  # the responses are long: not backchannels
