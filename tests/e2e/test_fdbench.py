@@ -44,16 +44,15 @@ CONVERSATIONS = [
 
 
 @pytest.fixture(scope="module")
-def espeak_set(tmp_path_factory, request):
+def espeak_set(tmp_path_factory):
     """Three espeak conversations as a shard folder, plus the full (uncut) rendered agent turns per cut."""
     import duplexgen.tts.espeak as espeak
     import duplexgen.tts.render as render_mod
     from duplexgen.augment import AugmentConfig, assemble, plan_conversation
     from duplexgen.core.records import AGENT, USER, Conversation, Turn
-    from duplexgen.pipeline.shards import assembled_to_cut
+    from duplexgen.pipeline.shards import assembled_to_cut, write_shard
     from duplexgen.tts.base import Voice
 
-    eval_tools = request.getfixturevalue("eval_tools")
     cfg = AugmentConfig.from_dict({"barge_in": {"prob": 0.5, "max_per_conversation": 1, "interruption": "mixed"},
                                    "backchannel": {"prob": 0.7}})
     renderer = render_mod.Renderer(espeak.EspeakBackend())
@@ -67,7 +66,8 @@ def espeak_set(tmp_path_factory, request):
         out = assemble(conv, rendered, cfg, seed)
         cuts.append(assembled_to_cut(out, f"fdb-{k}", {"source": "test"}, {i: r.words for i, r in enumerate(rendered)}))
         full_turns[f"fdb-{k}"] = {b["agent_turn"]: rendered[b["agent_turn"]].audio for b in out.custom["barge_in"]}
-    root = eval_tools.write_eval_shard(cuts, tmp_path_factory.mktemp("fdb_shards"))
+    root = tmp_path_factory.mktemp("fdb_shards")
+    write_shard(cuts, root / "test", 0, root / ".staging")
     assert sum(len(c.custom["barge_in"]) for c in cuts) >= 2 and sum(len(c.custom["backchannels"]) for c in cuts) >= 2
     return root, cuts, full_turns
 
