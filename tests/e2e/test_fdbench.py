@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from duplexgen.core.timing import FRAME_S, GAP_S
+from duplexgen.core.timing import BARGE_IN_KEEP_S, FRAME_S, GAP_S
 from duplexgen.pipeline.cli import main
 
 CONVERSATIONS = [
@@ -107,7 +107,7 @@ def rescore(src, dst, rewrite, *overrides, tasks=None) -> dict:
     return json.loads((dst / "metrics.json").read_text())
 
 
-def test_reference_output_scores_as_the_data_was_built(reference, capsys):
+def test_reference_output_scores_as_the_data_was_built(reference):
     out, m = reference
     counts = m["cases"]["by_task"]
     assert counts["smooth_turn_taking"]["cases"] >= 5 and counts["user_interruption"]["cases"] >= 2
@@ -117,7 +117,10 @@ def test_reference_output_scores_as_the_data_was_built(reference, capsys):
     # The checks: take the turn after ~one gap, yield to every interruption, never to a pause or backchannel.
     assert tt["tor"] >= 0.95 and abs(tt["latency_mean_s"] - GAP_S) <= FRAME_S, tt
     assert ui["tor"] >= 0.95 and ui["success_rate"] >= 0.95, ui
-    assert abs(ui["stop_latency_mean_s"] - GAP_S) <= FRAME_S and abs(ui["latency_mean_s"] - GAP_S) <= FRAME_S, ui
+    assert abs(ui["latency_mean_s"] - GAP_S) <= FRAME_S, ui
+    # The agent keeps 0.64 s after the onset; Silero reports espeak speech ends late by up to ~0.1 s (measured on
+    # the demo: end error median +0.044 s, max +0.102 s), so the measured stop latency reads a little long.
+    assert BARGE_IN_KEEP_S - 0.02 <= ui["stop_latency_mean_s"] <= BARGE_IN_KEEP_S + 0.12, ui
     assert ph["tor"] <= 0.05 and bc["tor"] is not None and bc["tor"] <= 0.05, (ph, bc)
     # Files: FDB's own label files next to ours, a report with tables, histograms and playable cases.
     case = cases_of(out, "user_interruption")[0]
@@ -125,7 +128,6 @@ def test_reference_output_scores_as_the_data_was_built(reference, capsys):
     html = (out / "report.html").read_text()
     assert "latency.png" in html and "<audio controls" in html and "user_interruption/" in html
     assert (out / "latency.png").stat().st_size > 5000 and list(out.glob("example_smooth_turn_taking_*.png"))
-    assert "turn-taking       TOR 1.000" in capsys.readouterr().out or tt["tor"] < 1.0
 
 
 def test_silence_never_takes_a_turn(reference, tmp_path):
