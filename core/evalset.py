@@ -398,14 +398,22 @@ def plan_cases(cut: Any, cfg: Optional[CaseConfig] = None) -> CasePlan:
                 min_end=(resp.start + cfg.answer_visible_s) if resp else 0.0, context=q.text or "", current=iu.text or "")
 
     def overlap_cases(task: str, events: list[tuple[float, float, str, Optional[tuple]]]) -> None:
+        user_speech = [(x.start, x.end) for x in users + user_bcs]
         for s, e, text, keep in events:
             ag = agent_at(s)
             q = question_before(ag) if ag is not None else None
             if ag is None or q is None:
                 skip(task, s, "the event is not over an agent turn that answers a user turn")
                 continue
+            e = min(e, ag.end)
+            if any(abs(t - ag.end + float(b.get("kept", 0.0))) < 1e-3 for b in barge for t in [float(b["t_cut"])]):
+                skip(task, s, "its agent turn is interrupted: the agent must stop anyway")
+                continue
+            if keep is None and any(a < e and b > s for a, b in user_speech):
+                skip(task, s, "the user speaks during the noise burst")
+                continue
             user_keep = [(q.start, q.end)] + ([keep] if keep else [])
-            add(task, user_keep=user_keep, agent_keep=[(ag.start, ag.end)], event=(s, min(e, ag.end)), first_user=q.start,
+            add(task, user_keep=user_keep, agent_keep=[(ag.start, ag.end)], event=(s, e), first_user=q.start,
                 reference={"agent": [ag], "onset": None, "stop": ag.end}, extra={}, context=q.text or "", current=text)
 
     if "user_backchannel" in tasks:

@@ -27,13 +27,16 @@ from duplexgen.core.evalset import (
 from duplexgen.core.timing import BARGE_IN_KEEP_S, GAP_S
 
 
-def tone_cut(eval_tools, seed: int, user_words: int = 7):
-    """A 3-exchange tone conversation with barge-ins and backchannels, with word alignments (for pause cases)."""
+def tone_cut(eval_tools, seed: int, user_words: int = 7, noise: bool = False):
+    """A 3-exchange tone conversation with barge-ins and backchannels, with word alignments (for pause cases);
+    ``noise``: bursts of background noise on the user stream."""
     from duplexgen.augment import AugmentConfig, assemble, plan_conversation
     from duplexgen.core.records import AGENT, USER, Conversation, Turn
     from duplexgen.pipeline.shards import assembled_to_cut
 
-    cfg = AugmentConfig.from_dict({"barge_in": {"prob": 0.6, "max_per_conversation": 2}, "backchannel": {"prob": 0.9}})
+    stream = {"enabled": True, "noise_prob": 1.0, "noise_silent_stretch_prob": 1.0, "echo_reverb_prob": 0.0, "gain_prob": 0.0}
+    cfg = AugmentConfig.from_dict({"barge_in": {"prob": 0.6, "max_per_conversation": 2}, "backchannel": {"prob": 0.9},
+                                   **({"user_stream": stream} if noise else {})})
     rng = np.random.default_rng(seed)
     turns = []
     for p in range(3):
@@ -175,3 +178,27 @@ def test_a_user_stream_at_another_rate_is_resampled_and_kept_as_is(eval_tools):
     assert a24.original_rate == 24000 and len(a24.input_original) == pytest.approx(spec.labels["duration_s"] * 24000, abs=1)
     assert len(a24.input) == len(a16.input) and a16.input_original is None and a24.output is None
     assert np.corrcoef(a24.input, a16.input)[0, 1] > 0.99  # the same speech, resampled back to 16 kHz
+
+
+def test_noise_bursts_over_agent_turns_become_background_noise_cases(eval_tools):
+    cut = tone_cut(eval_tools, 3, noise=True)
+    rec = next(a for a in cut.custom["augmentations"] if a["name"] == "noise")
+    agents = [s for s in cut.supervisions if s.speaker == "agent"]
+    over_agent = [iv for iv in rec["noise_intervals"] if any(a.start <= iv[0] <= a.end for a in agents)]
+    plan = plan_cases(cut)
+    cases = [c for c in plan.cases if c.task == "background_noise"]
+    skipped = [k for k in plan.skipped if k["task"] == "background_noise"]
+    # Seed 3: one burst starts right after a barge-in (the agent must stop anyway: no case), one over clean agent speech.
+    assert len(over_agent) == 2 and len(cases) == 1 and [k["reason"] for k in skipped] == [
+        "its agent turn is interrupted: the agent must stop anyway"]
+    over_agent = [iv for iv in over_agent if abs(iv[0] - float(skipped[0]["t"])) > 1e-3]
+    for spec, (a0, a1) in zip(cases, over_agent):
+        lab = spec.labels
+        assert lab["event"]["start"] == pytest.approx(a0 - lab["offset_s"], abs=1e-3) and lab["current_turn_text"] == "[NOISE]"
+        ref = lab["reference"]["agent"][0]
+        assert ref["start"] <= lab["event"]["start"] and lab["event"]["end"] <= ref["end"] + 1e-3  # clipped to the agent turn
+        assert lab["augmentations"] == ["noise"]
+    # The noise stays in the input (only other exchanges' speech is muted).
+    spec, audio = next(iter(cut_case_audio(cut, cases[:1], reference=False)))
+    e0, e1 = spec.labels["event"]["start"], spec.labels["event"]["end"]
+    assert np.sqrt(np.mean(audio.input[int(e0 * INPUT_SAMPLE_RATE): int(e1 * INPUT_SAMPLE_RATE)] ** 2)) > 1e-3
