@@ -68,6 +68,7 @@ def plot_case(folder: Path, entry: dict[str, Any], path: Path) -> Path:
         if ev["end"] > ev["start"]:
             ax.axvspan(ev["start"], ev["end"], color=colour, alpha=0.25, lw=0)
         ax.axvline(ev["start"], color=colour, lw=1.0)
+    axes[1].set_xlim(0, labels["duration_s"])
     axes[1].set_xlabel("time (s)")
     axes[0].set_title(f"{entry['case']}: {_verdict(entry)}", fontsize=8)
     fig.tight_layout()
