@@ -3,7 +3,7 @@
     generate, validate, report, export, index, fingerprint, generate-codec-set   pipeline/commands.py
     bench                                                                        pipeline/bench.py
     train, precompute-codes                                                      training/cli.py
-    eval                                                                         training/eval/cli.py
+    eval, score                                                                  training/eval/cli.py
     train-codec, eval-codec                                                      training/codec/cli.py
     bench-train                                                                  training/bench.py
 

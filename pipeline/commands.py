@@ -5,6 +5,7 @@ fingerprint, generate-codec-set. Each is a thin layer over a plain function.
     duplexgen validate SHARD_DIR [--audit]           check shards against the duplex contract (and measure the audio)
     duplexgen report OUT_DIR                         HTML report: plots, tables, playable examples
     duplexgen export webdataset SHARDS OUT           moshi-finetune style stereo WAV + word alignments
+    duplexgen export fdbench SHARDS OUT              Full-Duplex-Bench-style evaluation cases (input.wav + labels)
     duplexgen index OUT_DIR                          Parquet index, one row per conversation
     duplexgen fingerprint SHARD_DIR [--against F]    sha1 of every cut's audio and metadata (reproducibility)
     duplexgen generate-codec-set CONFIG [key=value]  agent-voice utterances for codec personalization
@@ -87,6 +88,18 @@ def cmd_export(args: argparse.Namespace) -> int:
     res = export_webdataset(args.shard_dir, Path(args.out), sample_rate=args.sample_rate, maxcount=args.maxcount)
     print(json.dumps(res, indent=1))
     return 0 if res["samples"] else 1
+
+
+def cmd_export_fdbench(args: argparse.Namespace) -> int:
+    from duplexgen.core.config import load_config
+    from duplexgen.core.evalset import CaseConfig
+    from duplexgen.pipeline.export_fdbench import export_fdbench, format_export
+
+    cfg = load_config(CaseConfig, None, list(args.overrides))
+    manifest = export_fdbench(args.shard_dir, args.out_dir, cfg, reference_output=args.reference_output,
+                              max_conversations=args.max_conversations)
+    print(format_export(manifest, args.out_dir))
+    return 0 if manifest["cases"] else 1
 
 
 def cmd_index(args: argparse.Namespace) -> int:
@@ -172,6 +185,26 @@ def register(sub) -> None:
     w.add_argument("--sample-rate", type=int, default=24000, help="rate of the stereo WAV (Moshi/Mimi: 24000)")
     w.add_argument("--maxcount", type=int, default=1000, help="samples per tar")
     w.set_defaults(func=cmd_export)
+    from duplexgen.core.config import format_help_table
+    from duplexgen.core.evalset import TASKS, CaseConfig
+
+    fd = esub.add_parser(
+        "fdbench", help="Full-Duplex-Bench-style evaluation cases: one folder per case (input.wav, labels) for any duplex model",
+        description="Turn the shards' scripted events into Full-Duplex-Bench-style case folders OUT_DIR/<task>/<case>/: "
+        "turn ends -> smooth_turn_taking, barge-ins -> user_interruption, an inserted mid-turn pause -> pause_handling, "
+        "backchannels -> user_backchannel, noise bursts -> background_noise. Each folder holds the user stream as "
+        "input.wav (16 kHz mono), labels.json (task, event, user turns, reference agent intervals and text) and FDB's own "
+        "label file. A model writes its time-aligned output.wav into each folder; `duplexgen score OUT_DIR` scores it.",
+        epilog="tasks: " + ", ".join(f"{t.name} ({t.key})" for t in TASKS.values()) + "\n\nconfig keys (key=value):\n"
+        + format_help_table(CaseConfig) + "\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    fd.add_argument("shard_dir", help="folder or URL with Shar shards (searched recursively)")
+    fd.add_argument("out_dir", help="output folder for the case folders and manifest.json")
+    fd.add_argument("overrides", nargs="*", help="key=value overrides of the case config (see below)")
+    fd.add_argument("--reference-output", action="store_true",
+                    help="also write the shards' own agent stream as output.wav (checks the scorer on ground truth)")
+    fd.add_argument("--max-conversations", type=int, default=0, help="export at most this many conversations (0 = all)")
+    fd.set_defaults(func=cmd_export_fdbench)
 
     i = sub.add_parser("index", help="write OUT_DIR/index.parquet (one row per conversation)",
                        description="Write a Parquet index with one row per conversation from the run's manifest.")
