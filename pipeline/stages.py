@@ -96,7 +96,7 @@ class SourceStage:
 
     def process(self, task: ChunkTask) -> dict[str, Any]:
         from duplexgen.recipes import get_recipe
-        from duplexgen.text.normalize import normalize_conversation
+        from duplexgen.text.normalize import apply_options, normalize_conversation
 
         recipe = get_recipe(task.recipe)
         convs, rejects = [], []
@@ -105,6 +105,7 @@ class SourceStage:
             try:
                 conv = recipe.to_conversation(row, seed=task.seed, **task.options)
                 conv.source = task.source
+                apply_options(conv, task.options)  # sources[].options.normalize, for every recipe
                 normalize_conversation(conv)
                 convs.append(conv.to_dict())
             except SkipRow:

@@ -166,7 +166,8 @@ def test_alpaca_real_rows_with_and_without_text_key(shared_data):
     for c in hf:
         if isinstance(c, RejectError):
             assert c.stage in ("normalize", "source") and c.reason.split(" (")[0] in {
-                "no speakable text left after normalization", "mostly unspeakable content", "non-Latin script", "turn too long", "field 'output' is empty"}
+                "no speakable text left after normalization", "mostly unspeakable content", "non-Latin script", "turn too long", "field 'output' is empty",
+                "unspeakable code", "unspeakable url"}
         else:
             assert "```" not in c.turns[1].text and "http" not in c.turns[1].text
 
