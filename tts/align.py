@@ -12,7 +12,7 @@ in order, inside the audio, and says where the times come from (``timing_source`
 
 Why pocketsphinx: it is already a dependency (the ASR quality gate), its model ships inside the wheel (offline,
 no download), it runs on CPU (LibriSpeech 2412-153948-0000, 11.7 s: 0.14 s) and aligns at 10 ms frames. On the
-real AMI clip in ../shared/data its word edges fall within 10-50 ms of the annotated segment edges (see
+real AMI clip in ../shared/data its word edges fall within 50 ms of the annotated segment edges (see
 tests/tts/test_align.py). torchaudio's ``forced_align`` is not an option here: it needs a compiled extension that
 this install removes on CPU machines (Makefile) and wav2vec2 weights that would be downloaded. pocketsphinx does
 not align espeak's formant speech (it puts most of it in silence), which is why espeak keeps its own events and
