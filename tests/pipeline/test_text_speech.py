@@ -75,8 +75,8 @@ def test_real_rows_spell_their_text_and_keep_exact_prefixes(cuts, tmp_path):
 def test_validate_fails_an_alignment_that_does_not_spell_its_text(cuts, tmp_path):
     _, made = cuts
     broken = [copy.deepcopy(c) for c in made]
-    cut = broken[0]
-    sup = next(s for s in cut.supervisions if s.alignment and any("'" in a.symbol or "-" in a.symbol for a in s.alignment["word"]))
+    cut, sup = next((c, s) for c in broken for s in c.supervisions
+                    if s.alignment and any("'" in a.symbol or "-" in a.symbol for a in s.alignment["word"]))
     items = sup.alignment["word"]
     k = next(i for i, a in enumerate(items) if "'" in a.symbol or "-" in a.symbol)
     old = re.split(r"['-]", items[k].symbol)[0]  # what espeak's word event spelled: "I" for "I'll", "well" for "well-known"

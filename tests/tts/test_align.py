@@ -21,7 +21,8 @@ import soundfile as sf
 from duplexgen.core.records import Word
 from duplexgen.core.words import alignment_problem, word_symbols
 from duplexgen.recipes import get_recipe
-from duplexgen.text.normalize import NormalizeConfig, normalize_conversation
+from duplexgen.core.records import RejectError
+from duplexgen.text.normalize import NormalizeConfig, normalize_conversation, normalize_for_speech
 from duplexgen.tts.align import ForcedAligner, estimate_word_timings, ipa_to_cmu, spelled_words
 from duplexgen.tts.base import Voice
 from duplexgen.tts.espeak import EVENT_PHONEME, EVENT_WORD, EspeakBackend, _Engine, espeak_phonemes, words_from_events
@@ -51,10 +52,14 @@ def real_turns(shared_data, per_source: int = 12) -> list[str]:
                 if hard.search(t.text) and n < per_source:
                     picked.append(t.text)
                     n += 1
-    for line in shared_data("ms_marco/dev_as_references.head200.jsonl").read_text().splitlines()[:per_source * 3]:
-        answer = json.loads(line)["answers"][0]
-        if hard.search(answer) and len(picked) < 3 * per_source:
-            picked.append(answer)
+    for line in shared_data("ms_marco/dev_as_references.head200.jsonl").read_text().splitlines():
+        for answer in json.loads(line)["answers"][:1]:
+            try:
+                text, _ = normalize_for_speech(answer, cfg)
+            except RejectError:
+                continue
+            if hard.search(text) and len(picked) < 3 * per_source:
+                picked.append(text)
     return picked
 
 
