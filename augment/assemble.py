@@ -35,6 +35,7 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 from duplexgen.augment.bargein import choose_cut, spoken_text, truncate_with_fade, words_spoken_by
+from duplexgen.core.words import word_symbols
 from duplexgen.augment.config import AugmentConfig
 from duplexgen.core.timing import eos_frame_ok, estimate_tokens
 from duplexgen.augment.layout import place, round_up_to_grid, to_samples
@@ -110,6 +111,7 @@ def assemble(
             # After a barge-in the agent's previous (cut) audio must be over before it answers.
             start = max(start, last_agent_end + cfg.gap.min_s)
         audio, text, end = r.audio.astype(np.float32, copy=False), r.text, start + r.duration
+        n_words: Optional[int] = None  # all of the turn's words
         gap = gaps[i]
         entry = barge_plan.get(i) if turn.role == AGENT else None
         if entry is not None:
@@ -121,10 +123,11 @@ def assemble(
                     dropped.update(j for j in (entry.get("user_turn"), entry.get("followup_turn")) if j is not None)
             else:
                 audio, text, end = result["audio"], result["text"], result["end"]
+                n_words = result["record"]["words_kept"]
                 user_start_override = result["t_cut"]
                 gap = None  # the next user turn overlaps instead of following a gap
                 barge_in.append(result["record"])
-        placed[i] = {"start": start, "audio": audio, "text": text, "end": end}
+        placed[i] = {"start": start, "audio": audio, "text": text, "end": end, "n_words": n_words}
         if turn.role == AGENT:
             last_agent_end = end
         gap_log.append({"after_turn": i, "gap": gap})
@@ -156,7 +159,8 @@ def assemble(
         stream, sr = (user, sr_u) if t.role == USER else (agent, sr_a)
         place(stream, p["audio"], p["start"], sr)
         segments.append(Segment(speaker=t.role, start=p["start"], duration=p["end"] - p["start"], text=p["text"],
-                                turn_index=i, kind=t.kind, voice=r.voice))
+                                turn_index=i, kind=t.kind, voice=r.voice, n_words=p.get("n_words"),
+                                timing_source=r.timing_source))
 
     user_speech = [placed[i]["audio"] for i in placed if conv.turns[i].role == USER and conv.turns[i].kind != "backchannel"]
     ref_rms = float(np.sqrt(np.mean(np.square(np.concatenate(user_speech), dtype=np.float64)))) if user_speech else 0.0
@@ -186,13 +190,17 @@ def _cut(conv: Conversation, i: int, r: RenderedTurn, start: float, entry: dict,
         return "the planned interrupting user turn does not follow this agent turn"
     if not r.words:
         return f"no word timings for the agent turn (timing_source={r.timing_source!r})"
+    if r.timing_source == "estimate":
+        return "word boundaries are estimated, not measured (timing_source='estimate'): a cut could split a word"
+    if [w.text for w in r.words] != word_symbols(r.text):
+        return "the turn's word timings do not spell its text, so the kept text could not be an exact prefix"
     cut = choose_cut(r.words, r.duration, float(entry["frac"]), bi.kept_s, sr, bi.min_cut_s)
     if cut is None:
         return "no word boundary leaves kept_s after a cut inside the turn"
     start_sample = to_samples(start, sr)
     end = (start_sample + cut.keep_samples) / sr
     t_cut = end - to_samples(bi.kept_s, sr) / sr
-    text = spoken_text(r.text, r.words, cut.n_words)
+    text = spoken_text(r.text, cut.n_words)
     n_tokens = int(count(text))
     if not eos_frame_ok(start, end, n_tokens):
         return f"truncated turn too short for its {n_tokens} tokens (NeMo EOS rule)"

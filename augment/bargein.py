@@ -19,13 +19,13 @@ Example::
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import numpy as np
 
 from duplexgen.core.records import Word
+from duplexgen.core.words import prefix_through
 from duplexgen.core.timing import FRAME_S
 
 
@@ -51,11 +51,13 @@ def choose_cut(
     sample_rate: int,
     min_cut_s: float = FRAME_S,
 ) -> Optional[CutPoint]:
-    """The audio end nearest to ``frac * duration + kept_s`` that falls on a word's end.
+    """The audio end nearest to ``frac * duration + kept_s`` that falls on a word boundary.
 
-    The audio ends exactly where word k ends (``truncate_with_fade`` fades its last few ms), at least one
-    word is kept and at least one word is dropped, and the cut (end - kept_s) is at least
-    ``min_cut_s`` after the turn starts. ``None`` when no word boundary qualifies."""
+    The audio ends exactly where word k ends (``truncate_with_fade`` fades its last few ms) and word k+1
+    starts no earlier, so the kept audio holds words 1..k and nothing of k+1: ``n_words = k``. At least one
+    word is kept and one dropped, the cut (end - kept_s) is at least ``min_cut_s`` after the turn starts, and
+    a boundary the timing source did not measure (``Word.joined``: espeak spoke both words as one) is never
+    used. ``None`` when no word boundary qualifies."""
     if len(words) < 2:
         return None
     kept_n = int(round(kept_s * sample_rate))
@@ -63,10 +65,12 @@ def choose_cut(
     best: Optional[CutPoint] = None
     for k in range(len(words) - 1):
         w, nxt = words[k], words[k + 1]
-        keep = int(math.ceil(w.end * sample_rate - 1e-6))  # never before the word's end
-        if keep - kept_n < min_cut_s * sample_rate or keep / sample_rate >= nxt.end or keep > round(duration * sample_rate):
+        if w.joined:
             continue
-        cand = CutPoint(keep_samples=keep, n_words=len(words_spoken_by(words, keep / sample_rate)), end_s=keep / sample_rate)
+        keep = int(math.ceil(w.end * sample_rate - 1e-6))  # never before the word's end
+        if keep - kept_n < min_cut_s * sample_rate or keep > math.floor(nxt.start * sample_rate + 1 + 1e-6) or keep > round(duration * sample_rate):
+            continue  # too early, or the next word would start inside the kept audio
+        cand = CutPoint(keep_samples=keep, n_words=k + 1, end_s=keep / sample_rate)
         if best is None or abs(cand.end_s - target) < abs(best.end_s - target):
             best = cand
     return best
@@ -87,26 +91,13 @@ def truncate_with_fade(audio: np.ndarray, keep_samples: int, fade_samples: int) 
     return out
 
 
-def _norm(token: str) -> str:
-    return re.sub(r"[^\w']", "", token.lower())
+def spoken_text(full_text: str, n_words: int) -> str:
+    """What the agent said before the cut: ``full_text`` up to and including its ``n_words``-th word and the
+    punctuation attached to it, character for character (an exact prefix; never rebuilt from timed words).
 
-
-def spoken_text(full_text: str, words: Sequence[Word], n_words: int) -> str:
-    """The text up to and including the ``n_words``-th timed word, in the original spelling and punctuation.
-
-    Timed words are matched in order to the text's whitespace-separated tokens, so a token the TTS did
-    not time separately (espeak merges some function words into the next word's event) is still
-    included when it lies before the last spoken word. Falls back to the timed words' own text when a
-    word cannot be matched."""
-    tokens = full_text.split()
-    ptr, last = 0, -1
-    for w in words[:n_words]:
-        target = _norm(w.text)
-        found = next((j for j in range(ptr, len(tokens)) if _norm(tokens[j]) == target), None)
-        if not target or found is None:
-            return " ".join(w.text for w in words[:n_words])
-        last, ptr = found, found + 1
-    return " ".join(tokens[: last + 1])
+    The turn's words are exactly the words of its text (:func:`duplexgen.core.words.word_tokens`; the
+    renderer guarantees it), so the ``n_words`` words kept in the audio are the first ``n_words`` of the text."""
+    return prefix_through(full_text, n_words)
 
 
 __all__ = ["CutPoint", "choose_cut", "truncate_with_fade", "fade_curve", "words_spoken_by", "spoken_text"]

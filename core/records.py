@@ -100,11 +100,16 @@ class Conversation:
 
 @dataclass
 class Word:
-    """A spoken word and where it is in its turn's audio, in seconds from the turn's start."""
+    """A spoken word and where it is in its turn's audio, in seconds from the turn's start.
+
+    ``text`` is the word as the turn's text spells it (:func:`duplexgen.core.words.word_tokens`). ``joined``: the
+    word's end is not a boundary the timing source measured (espeak spoke it and the next word as one word and
+    the split between them is proportional); a barge-in never cuts there."""
 
     text: str
     start: float
     end: float
+    joined: bool = False
 
 
 @dataclass
@@ -140,6 +145,10 @@ class Segment:
     turn_index: int
     kind: str = "turn"
     voice: str = ""
+    #: A barge-in cut keeps the first ``n_words`` of the turn's words (None: all of them).
+    n_words: Optional[int] = None
+    #: Where the turn's word timings come from (RenderedTurn.timing_source); written on the supervision.
+    timing_source: str = ""
 
     @property
     def end(self) -> float:

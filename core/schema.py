@@ -77,6 +77,7 @@ CUT_FIELDS: dict[str, Field] = _fields(
 SUPERVISION_FIELDS: dict[str, Field] = _fields(
     Field("kind", str, f"one of {SUPERVISION_KINDS}"),
     Field("voice", str, "the voice that spoke this turn"),
+    Field("timing_source", str, "where this turn's word alignment comes from: espeak-events, durations, forced-alignment, estimate, none", always=False),
 )
 
 

@@ -3,8 +3,9 @@
 Each sample is a stereo WAV (left = agent, right = user, both resampled to one rate, 24 kHz by
 default as Moshi's Mimi codec expects) plus a JSON of word alignments
 ``{"alignments": [[word, [start, end], speaker], ...]}`` where the agent is ``SPEAKER_MAIN``.
-Word times come from the supervisions' word alignments (TTS word events); a supervision without
-them gets its words spread evenly over the turn and the sample says so in ``"timing": "estimate"``.
+Word times come from the supervisions' word alignments (TTS events, model durations or forced alignment;
+they spell the supervision's text); a supervision without them, or whose alignment is itself an estimate,
+makes the sample say ``"timing": "estimate"`` (words without an alignment are spread evenly over the turn).
 NeMo cannot read this format (no agent channel field): it is for other consumers.
 
 Example::
@@ -25,6 +26,7 @@ import soxr
 
 from duplexgen.core.shards import find_shard_dirs, load_shards
 from duplexgen.core.storage import Location
+from duplexgen.core.words import word_symbols
 
 SPEAKERS = {"agent": "SPEAKER_MAIN", "user": "SPEAKER_OTHER"}
 
@@ -33,8 +35,10 @@ def supervision_words(sup) -> tuple[list[list[Any]], str]:
     """Words of a supervision on the conversation timeline, and where their times come from."""
     ali = (sup.alignment or {}).get("word") if sup.alignment else None
     if ali:
-        return [[a.symbol, [round(a.start, 3), round(a.start + a.duration, 3)], SPEAKERS[sup.speaker]] for a in ali], "tts"
-    words = (sup.text or "").split()
+        # The alignment spells the text (``duplexgen validate``); its times were estimated only when it says so.
+        how = "estimate" if (sup.custom or {}).get("timing_source") == "estimate" else "tts"
+        return [[a.symbol, [round(a.start, 3), round(a.start + a.duration, 3)], SPEAKERS[sup.speaker]] for a in ali], how
+    words = word_symbols(sup.text or "")  # the same words an alignment would have
     if not words:
         return [], "none"
     step = sup.duration / len(words)

@@ -101,6 +101,27 @@ def _example_audio(out: Location, rows: list[dict[str, Any]], n: int) -> list[tu
     return examples
 
 
+def _pct(a: int, b: int) -> str:
+    return f"{a}/{b} ({100 * a / b:.1f} %)" if b else "-"
+
+
+def _text_speech_table(summary: dict[str, Any]) -> str:
+    """Agreement of text and speech per source: word alignments that spell their supervision's text,
+    supervisions that have an alignment, barge-ins whose kept text is an exact prefix."""
+    rows = ["<h2>Text = speech</h2><p>A word alignment <i>spells</i> its supervision when its words are exactly the "
+            "words of the text, in order, inside the supervision (<code>duplexgen validate</code> fails a shard otherwise).</p>",
+            "<table><tr><th>source</th><th>alignments that spell their text</th><th>supervisions with an alignment</th>"
+            "<th>barge-ins with an exact prefix</th></tr>"]
+    items = list(summary["per_source"].items()) + [("all", summary.get("text_speech") or {})]
+    for name, v in items:
+        if "supervisions" not in v:
+            continue
+        rows.append(f"<tr><td>{html.escape(name)}</td><td>{_pct(v['spelled'], v['aligned'])}</td>"
+                    f"<td>{_pct(v['aligned'], v['supervisions'])}</td><td>{_pct(v['barge_ins_exact'], v['barge_ins'])}</td></tr>")
+    rows.append("</table>")
+    return "".join(rows)
+
+
 def write_report(out: Location, examples: int = 4, dest: Optional[Location] = None, entries: Optional[list] = None) -> str:
     """Write the report to ``dest`` (default: ``out/report.html``); returns where it went."""
     from duplexgen.pipeline.manifest import read_manifest
@@ -120,6 +141,7 @@ def write_report(out: Location, examples: int = 4, dest: Optional[Location] = No
     for name, v in summary["per_source"].items():
         parts.append(f"<tr><td>{html.escape(name)}</td><td>{v['conversations']}</td><td>{v['changed']}</td><td>{v['hours']:.4f}</td><td>{v['shards']}</td><td>{v['rejects']}</td></tr>")
     parts.append("</table>")
+    parts.append(_text_speech_table(summary))
     for key, title in [("durations", "Durations"), ("hours", "Hours per source"), ("timing", "Gaps and barge-ins"), ("voices", "Voices"), ("rejects", "Rejects")]:
         if key in figs:
             parts.append(f"<h2>{title}</h2><img src='data:image/png;base64,{figs[key]}'>")

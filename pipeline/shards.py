@@ -34,18 +34,28 @@ from duplexgen.core.schema import SHAR_FIELDS
 from duplexgen.core.shards import shard_names
 from duplexgen.core.storage import Location
 
-#: A word "ends inside" a cut segment up to a few samples of rounding (cut points snap to sample grids).
-WORD_END_TOL_S = 0.005
-
-
 def segment_words(segment, words) -> list[AlignmentItem]:
     """Word alignment of a segment on the conversation timeline: the turn's words (relative to its audio)
-    shifted to the segment start, keeping only words that end inside the segment (a barge-in cut drops the rest)."""
+    shifted to the segment start; a barge-in cut keeps its first ``segment.n_words`` (the words of its text).
+
+    Start and end are rounded to 0.1 ms (not start and duration), so a word never starts before the previous
+    one ended."""
+    kept = words if getattr(segment, "n_words", None) is None else words[: segment.n_words]
     items = []
-    for w in words:
-        if w.end <= segment.duration + WORD_END_TOL_S:
-            items.append(AlignmentItem(symbol=w.text, start=round(segment.start + w.start, 4), duration=round(max(w.end - w.start, 0.0), 4)))
+    for w in kept:
+        start = round(segment.start + w.start, 4)
+        end = max(start, round(segment.start + w.end, 4))
+        items.append(AlignmentItem(symbol=w.text, start=start, duration=round(end - start, 4)))
     return items
+
+
+def supervision_custom(seg) -> Optional[dict[str, Any]]:
+    """``supervision.custom`` (keys in core.schema.SUPERVISION_FIELDS): kind, voice, timing_source; None for a
+    plain turn with nothing to record."""
+    timing = getattr(seg, "timing_source", "")
+    if seg.kind == "turn" and not seg.voice and not timing:
+        return None
+    return {"kind": seg.kind, "voice": seg.voice, **({"timing_source": timing} if timing else {})}
 
 
 def assembled_to_cut(
@@ -66,7 +76,7 @@ def assembled_to_cut(
             channel=0,
             text=seg.text,
             speaker=seg.speaker,
-            custom={"kind": seg.kind, "voice": seg.voice} if seg.kind != "turn" or seg.voice else None,
+            custom=supervision_custom(seg),
             alignment={"word": segment_words(seg, words_by_turn[seg.turn_index])} if words_by_turn.get(seg.turn_index) else None,
         )
         for i, seg in enumerate(assembled.segments)

@@ -96,7 +96,7 @@ class SourceStage:
 
     def process(self, task: ChunkTask) -> dict[str, Any]:
         from duplexgen.recipes import get_recipe
-        from duplexgen.text.normalize import normalize_conversation
+        from duplexgen.text.normalize import apply_options, normalize_conversation
 
         recipe = get_recipe(task.recipe)
         convs, rejects = [], []
@@ -105,6 +105,7 @@ class SourceStage:
             try:
                 conv = recipe.to_conversation(row, seed=task.seed, **task.options)
                 conv.source = task.source
+                apply_options(conv, task.options)  # sources[].options.normalize, for every recipe
                 normalize_conversation(conv)
                 convs.append(conv.to_dict())
             except SkipRow:
@@ -217,7 +218,11 @@ class AudioStage:
                 if turn.audio_path:
                     from duplexgen.recipes.asr_qa import load_user_audio
 
-                    rendered.append(load_user_audio(turn, max_audio_s=self._max_audio_s(conv)))
+                    from duplexgen.tts.align import align_recorded
+
+                    recorded = load_user_audio(turn, max_audio_s=self._max_audio_s(conv))
+                    recorded.words, recorded.timing_source = align_recorded(recorded.text, recorded.audio, recorded.sample_rate, renderer.aligner)
+                    rendered.append(recorded)
                 else:
                     voice = voices.agent if turn.role == "agent" else user_voice
                     rendered.append(renderer.render(turn.text, voice, turn.role, kind=turn.kind))
@@ -319,6 +324,23 @@ def cut_stats(cut) -> dict[str, Any]:
         "agent_voice": custom.get("agent_voice", ""),
         "augmentations": [a.get("name", "") if isinstance(a, dict) else str(a) for a in custom.get("augmentations", []) or []],
         "text_changes": sorted({c for changes in (custom.get("normalized") or {}).values() for c in changes}),
+        **text_speech_stats(cut),
+    }
+
+
+def text_speech_stats(cut) -> dict[str, int]:
+    """How far a cut's text is its speech (the report's agreement rate): supervisions, those with a word
+    alignment, those whose alignment spells their text, and barge-ins keeping an exact prefix."""
+    from duplexgen.core.words import is_word_prefix
+    from duplexgen.pipeline.validate import alignment_violation, word_alignment
+
+    aligned = [s for s in cut.supervisions if word_alignment(s) is not None]
+    barge_ins = (cut.custom or {}).get("barge_in", []) or []
+    return {
+        "supervisions": len(cut.supervisions),
+        "aligned": len(aligned),
+        "spelled": sum(1 for s in aligned if alignment_violation(s) is None),
+        "barge_ins_exact": sum(1 for b in barge_ins if is_word_prefix(b.get("full_text") or "", b.get("spoken_text") or "")),
     }
 
 

@@ -23,16 +23,19 @@ def summarize(out: Location, planned_shards: Optional[int] = None, entries: Opti
     per_source: dict[str, dict[str, Any]] = {}
     rejects = []
     for e in entries:
-        s = per_source.setdefault(e.source, {"conversations": 0, "changed": 0, "hours": 0.0, "shards": 0, "rejects": 0})
+        s = per_source.setdefault(e.source, {"conversations": 0, "changed": 0, "hours": 0.0, "shards": 0, "rejects": 0, **{k: 0 for k in TEXT_SPEECH_KEYS}})
         s["conversations"] += e.cuts
         # "changed": kept, but the text was rewritten to be speakable (markdown, numbers, symbols, ...).
         s["changed"] += sum(1 for st in e.stats if st.get("text_changes"))
         s["hours"] += e.seconds / 3600
         s["shards"] += 1 if e.cuts else 0
         s["rejects"] += len(e.rejects)
+        for k in TEXT_SPEECH_KEYS:  # older manifests lack them: counted as 0
+            s[k] += sum(int(st.get(k, 0)) for st in e.stats)
         rejects.extend(e.rejects)
     by_stage = Counter(r["stage"] for r in rejects)
     by_reason = Counter(f"{r['source']}/{r['stage']}: {_reason_kind(r['reason'])}" for r in rejects)
+    totals = {k: sum(v[k] for v in per_source.values()) for k in TEXT_SPEECH_KEYS}
     return {
         "output_dir": str(out),
         "shard_dirs": sorted(join(out, "shards", s) for s, v in per_source.items() if v["shards"]),
@@ -44,8 +47,26 @@ def summarize(out: Location, planned_shards: Optional[int] = None, entries: Opti
         "rejects": len(rejects),
         "rejects_by_stage": dict(by_stage),
         "rejects_by_reason": dict(by_reason.most_common()),
+        "text_speech": dict(totals, **agreement(totals)),
         "per_source": {k: dict(v, hours=round(v["hours"], 6)) for k, v in sorted(per_source.items())},
         "rejects_file": join(out, "rejects.jsonl"),
+    }
+
+
+#: Per-conversation counts (``stages.text_speech_stats``) summed per source.
+TEXT_SPEECH_KEYS = ("supervisions", "aligned", "spelled", "barge_ins", "barge_ins_exact")
+
+
+def agreement(counts: dict[str, int]) -> dict[str, Optional[float]]:
+    """Rates from text/speech counts: aligned supervisions whose alignment spells their text, supervisions
+    with an alignment at all, barge-ins that keep an exact prefix (None when there is nothing to rate)."""
+    def rate(a: int, b: int) -> Optional[float]:
+        return round(a / b, 6) if b else None
+
+    return {
+        "spelled_rate": rate(counts["spelled"], counts["aligned"]),
+        "aligned_rate": rate(counts["aligned"], counts["supervisions"]),
+        "barge_in_exact_rate": rate(counts["barge_ins_exact"], counts["barge_ins"]),
     }
 
 
@@ -69,6 +90,12 @@ def format_summary(s: dict[str, Any]) -> str:
     ]
     for name, v in s["per_source"].items():
         lines.append(f"  {name:<22}{v['conversations']:>14}{v['changed']:>13}{v['hours']:>10.4f}{v['shards']:>8}{v['rejects']:>9}")
+    ts = s.get("text_speech")
+    if ts and ts["supervisions"]:
+        lines.append("")
+        lines.append(f"text = speech: {ts['spelled']}/{ts['aligned']} word alignments spell their text"
+                     f" ({ts['aligned']}/{ts['supervisions']} supervisions aligned); {ts['barge_ins_exact']}/{ts['barge_ins']}"
+                     " barge-ins keep an exact prefix")
     if s["rejects"]:
         lines.append("")
         lines.append("rejects by reason:")

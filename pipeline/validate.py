@@ -5,6 +5,10 @@ there is any. The checks are the facts NeMo's ``DuplexS2SDataset`` relies on (sh
 field names, sample rates, equal stream durations, user/agent supervisions inside the cut, user
 first, a trailing gap, and agent turns long enough that the EOS frame does not overwrite text.
 
+And that the text is the speech (:func:`text_speech_violations`): every word alignment spells its
+supervision's text (:mod:`duplexgen.core.words`), in order, inside the supervision, and every barge-in keeps
+an exact prefix of the full turn text that ends on a word, matching its supervision and alignment.
+
 Example::
 
     report = validate_dir("out/demo/shards")          # or "s3://bucket/corpus/shards"
@@ -23,6 +27,7 @@ from duplexgen.core.schema import SHAR_FIELDS
 from duplexgen.core.shards import find_shard_dirs, load_shards
 from duplexgen.core.storage import Location
 from duplexgen.core.timing import AGENT_SAMPLE_RATE, FRAME_S, GAP_S, USER_SAMPLE_RATE, eos_frame_ok, estimate_tokens, frame_of
+from duplexgen.core.words import alignment_problem, is_word_prefix, word_symbols
 
 #: Two sample periods of the slower stream: durations/times may differ by rounding, not more.
 TIME_TOL = 2.0 / USER_SAMPLE_RATE
@@ -92,6 +97,45 @@ def check_cut(cut, count_tokens: Callable[[str], int] = estimate_tokens) -> list
     trailing = cut.duration - max(s.end for s in sups)
     if trailing < min(gaps[-1], GAP_S) - FRAME_S:
         bad(f"trailing silence {trailing:.3f} s, expected one gap ({gaps[-1]:.2f} s)")
+    v.extend(f"{cid}: {msg}" for msg in text_speech_violations(cut))
+    return v
+
+
+def word_alignment(sup) -> Optional[list]:
+    """A supervision's word alignment items, or None when it has none."""
+    return (sup.alignment or {}).get("word") if sup.alignment else None
+
+
+def alignment_violation(sup) -> Optional[str]:
+    """Why a supervision's word alignment does not spell its text (None when it does or there is none)."""
+    items = word_alignment(sup)
+    if items is None:
+        return None
+    problem = alignment_problem(sup.text or "", [(a.symbol, a.start, a.start + a.duration) for a in items], sup.start, sup.end)
+    return None if problem is None else f"supervision {sup.id}: {problem}"
+
+
+def text_speech_violations(cut) -> list[str]:
+    """Where the text of a cut is not the speech: alignments that do not spell their supervision's text, and
+    barge-ins whose kept text is not an exact prefix of the full turn text (naming the cut point)."""
+    v = [msg for s in cut.supervisions if (msg := alignment_violation(s))]
+    custom = cut.custom or {}
+    agent_sups = sorted((s for s in cut.supervisions if s.speaker == AGENT), key=lambda s: s.start)
+    for b in custom.get("barge_in") or []:
+        where = f"barge-in at t_cut={float(b.get('t_cut', float('nan'))):.3f} s (agent turn {b.get('agent_turn')})"
+        full, kept = b.get("full_text") or "", b.get("spoken_text") or ""
+        if not is_word_prefix(full, kept):
+            v.append(f"{where}: kept text {kept[-40:]!r} is not an exact prefix of the turn text {full[:60]!r} ending on a word")
+            continue
+        n = len(word_symbols(kept))
+        if b.get("words_kept") is not None and b["words_kept"] != n:
+            v.append(f"{where}: words_kept={b['words_kept']} but the kept text has {n} words")
+        end = b.get("end")
+        sup = next((s for s in agent_sups if end is not None and abs(s.end - end) <= TIME_TOL), None)
+        if sup is None:
+            v.append(f"{where}: no agent supervision ends at the cut ({end})")
+        elif sup.text != kept:
+            v.append(f"{where}: supervision {sup.id} says {sup.text[-40:]!r}, the kept text is {kept[-40:]!r}")
     return v
 
 

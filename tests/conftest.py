@@ -31,7 +31,7 @@ def shared_data_path(rel: str = "") -> Path:
     return p
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def shared_data():
     """The ``shared_data_path`` function: ``shared_data("alpaca/alpaca_200.json")``."""
     return shared_data_path
@@ -108,7 +108,9 @@ def tone_turn(turn, rng: np.random.Generator):
     sr = EVAL_SR[turn.role]
     freq = 220.0 if turn.role == AGENT else 330.0
     chunks, words, t = [], [], 0
-    texts = turn.text.split()
+    from duplexgen.core.words import word_symbols
+
+    texts = word_symbols(turn.text)  # one timed word per word of the text, as every renderer gives
     for k, w in enumerate(texts):
         n = int(rng.uniform(0.2, 0.35) * sr)
         chunks.append((0.3 * np.sin(2 * np.pi * freq * np.arange(n) / sr)).astype(np.float32))

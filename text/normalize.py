@@ -2,10 +2,16 @@
 
 Every source's turns pass through :func:`normalize_for_speech`, which
 
-1. strips what a voice cannot say: code blocks, inline code marks, URLs and e-mail addresses,
-   markdown emphasis/headers/bullets/quotes, tables, HTML tags, emojis and control characters;
-2. rejects the turn when little speakable text is left (mostly code, a bare URL, a non-Latin script
-   that the English voices would mangle);
+0. finds content a voice cannot read as written (:func:`find_unspeakable`): code (fenced or not: program
+   text, shell, SQL, markup), tables, URLs, e-mail addresses, IPA transcriptions and runs of symbols. With
+   ``unspeakable: verbalize`` (the default, per source) URLs and e-mail addresses are read out the way a
+   reader says them ("example dot com slash docs") and everything else rejects the row with a reason naming
+   what was found ("unspeakable code ('def f(x): ...')"); with ``unspeakable: reject`` anything found
+   rejects the row. Nothing unspeakable is silently read aloud ("factorial equal sign one") or dropped;
+1. strips markup a reader skips: inline code marks, markdown emphasis/headers/bullets/quotes/links, HTML
+   tags, emojis and control characters; a run of underscores (a fill-in blank) is read "blank";
+2. rejects the turn when little speakable text is left (a non-Latin script that the English voices would
+   mangle, or nothing but markup);
 3. expands numbers, units and symbols into words ("$5.50" -> "five dollars fifty cents"), with NVIDIA's
    ``nemo_text_processing`` WFST normalizer when it is installed (``numbers: auto`` or ``nemo``), and a
    small rule set on top of ``num2words`` otherwise (``numbers: rules``; also the per-sentence
@@ -24,7 +30,7 @@ It returns the new text and the list of changes, so reports count rows changed a
 Example::
 
     text, changes = normalize_for_speech("**Hi** see https://x.org, it costs $5")
-    # text == "Hi see, it costs five dollars", changes == ["url", "markdown", "numbers"]
+    # text == "Hi see x dot org, it costs five dollars", changes == ["url", "markdown", "numbers"]
 """
 
 from __future__ import annotations
@@ -43,6 +49,10 @@ from duplexgen.core.records import Conversation, RejectError
 log = logging.getLogger(__name__)
 
 
+#: What to do with content a voice cannot read as written (``normalize.unspeakable``).
+UNSPEAKABLE_POLICIES = ("verbalize", "reject")
+
+
 @dataclass
 class NormalizeConfig:
     """How turns are made speakable (per source: ``sources[].options.normalize: {...}``)."""
@@ -53,6 +63,7 @@ class NormalizeConfig:
     min_letters: int = field(default=2, metadata={"help": "fewest letters a turn must keep to be spoken"})
     min_kept_fraction: float = field(default=0.4, metadata={"help": "reject a turn whose letters left after removing code/URLs/tables are below this fraction"})
     max_non_latin: float = field(default=0.3, metadata={"help": "reject a turn whose letters are more than this fraction non-Latin (English voices)"})
+    unspeakable: str = field(default="verbalize", metadata={"help": "content a voice cannot read as written: verbalize (URLs and e-mail addresses read out; code, tables, IPA and symbol runs reject the row) or reject (anything found rejects the row)"})
 
     def __post_init__(self):
         if self.numbers not in ("auto", "nemo", "rules", "off"):
@@ -65,6 +76,8 @@ class NormalizeConfig:
             raise ValueError(f"normalize.min_kept_fraction must be in [0, 1], got {self.min_kept_fraction}")
         if not 0.0 <= self.max_non_latin <= 1.0:
             raise ValueError(f"normalize.max_non_latin must be in [0, 1], got {self.max_non_latin}")
+        if self.unspeakable not in UNSPEAKABLE_POLICIES:
+            raise ValueError(f"normalize.unspeakable must be one of {UNSPEAKABLE_POLICIES}, got {self.unspeakable!r}")
 
     @classmethod
     def from_options(cls, options: Optional[dict[str, Any]]) -> "NormalizeConfig":
@@ -159,6 +172,155 @@ def strip_markup(text: str) -> tuple[str, list[str]]:
     t = re.sub(r"\s+([,.!?;:])", r"\1", t)
     t = re.sub(r"([,.!?;:])\1+", r"\1", t) if re.search(r"([,;:])\1", t) else t
     return t, changes
+
+
+# --- unspeakable content: find it, then verbalize what a reader would say, or reject the row -----------------
+
+@dataclass(frozen=True)
+class Finding:
+    """Content a voice cannot read as written: ``kind`` is code, table, url, email, ipa or symbols."""
+
+    kind: str
+    start: int
+    end: int
+    excerpt: str
+
+    def describe(self) -> str:
+        text = " ".join(self.excerpt.split())
+        return f"{self.kind} {text[:40]!r}" + ("..." if len(text) > 40 else "")
+
+
+#: Kinds a reader can say aloud (with ``unspeakable: verbalize``); every other kind rejects the row.
+VERBALIZABLE = ("url", "email")
+
+_FENCED = re.compile(r"```.*?(?:```|\Z)|~~~.*?(?:~~~|\Z)", re.S)
+# One line of program text. Only signals prose does not have: a definition header, a declaration, a control
+# header ending in ":" or "{", a lone bracket, a shell command line, a statement ending in ";", code operators,
+# an assignment, a bare call, a markup tag. Two such lines make a code block (one line could be a formula).
+_CODE_LINE = re.compile(
+    r"""^\s*(?:
+        (?:def|class|function|fn|func|sub)\s+\w+\s*\(.*\)\s*(?:[:{]|->.*:)?\s*$
+      | (?:public|private|protected|static|void|int|long|float|double|char|bool|boolean|String|const|let|var|auto)\s+[\w<>\[\],\s]*\w\s*(?:=|;|\(|\{).*$
+      | (?:return|import|from\s+[\w.]+\s+import|\#include|\#define|using\s+namespace|package|require)\b(?:[^.!?]*|.*[\w)\]}]\s*;?)$
+      | (?:if|elif|else\s+if|while|for|foreach|switch|catch|with)\b.*(?::|\{|\)\s*\{?)\s*$
+      | (?:else|try|finally|do|then|fi|done|esac|end)\s*[:{]?\s*$
+      | [{}\[\]();]+\s*$
+      | \#!\s*/\S+.*$
+      | \$\s+[a-z][\w.-]*(?:\s+\S+)+\s*$
+      | (?:\$\s+)?(?:sudo|apt(?:-get)?|yum|brew|pip3?|npm|yarn|git|cd|ls|echo|export|chmod|chown|mkdir|rm|cp|mv|grep|sed|awk|curl|wget|cat|python3?|node|java|gcc|make|docker)\s+(?:-{1,2}\w|[\w./~$"'-]*[/.$-])\S*.*$
+      | .*(?:==|!=|<=|>=|\+=|-=|\*=|/=|&&|\|\||=>|::|\+\+|--\s*$).*$
+      | [A-Za-z_][\w.]*(?:\[[^\]]*\])?\s*=\s*[^=\s].*$
+      | [A-Za-z_][\w.]*\s*\([^()]*\)\s*;?\s*$
+      | .*[)\]}"'\w]\s*;\s*$
+      | </?[A-Za-z][\w-]*(?:\s[^>]*)?/?>.*$
+    )""",
+    re.X,
+)
+# Signals strong enough on one line: a method call (str.upper(), console.log(x)), a list comprehension, a power
+# or comparison/assignment operator between operands, an increment.
+_CODE_SIGNAL = re.compile(
+    r"\b[A-Za-z_]\w*\.[A-Za-z_]\w*\([^()]*\)|\[[^\]]*\bfor\s+\w+\s+in\b[^\]]*\]|\w\*\*\w|\S\s*(?:==|!=|&&|\|\||\+=|-=|\*=|/=)\s*\S"
+    r"|\w\+\+\s*[;)]|\+\+[a-z_]"
+)
+_SQL = re.compile(r"\b(?:SELECT\s+(?:DISTINCT\s+)?[\w*.,\s()]+?\s+FROM\s+\w|INSERT\s+INTO\s+\w|UPDATE\s+\w+\s+SET\s|DELETE\s+FROM\s+\w|CREATE\s+(?:TABLE|INDEX|VIEW|DATABASE)\s+\w|DROP\s+TABLE\s+\w)")
+_SHELL_INLINE = re.compile(r"#!/\S+|\bif\s+\[\s+.*\s\]|\$\{\w+\}|\$\(\s*\w")
+_TABLE = re.compile(r"(?:^[ \t]*\|.*\|[ \t]*$\n?){2,}|(?:^.*\t.*\t.*$\n?){3,}", re.M)
+_URL = re.compile(r"\b(?:https?|ftp)://[^\s<>\"')\]]+|\bwww\.[^\s<>\"')\]]+", re.I)
+_EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
+# IPA letters (IPA Extensions block, stress and length marks, a few Greek/Latin letters IPA borrows) in a word,
+# optionally inside /slashes/ or [brackets].
+_IPA_LETTERS = "\u0250-\u02af\u02c8\u02cc\u02d0\u02d1\u1d00-\u1d7f\u0298\u03b8\u03b2\u00e6\u00f0\u014b\u0254"
+_IPA = re.compile(r"[/\[]?[^\s/\[\]()]*[\u0250-\u02af\u02c8\u02cc\u02d0\u02d1\u1d7b][^\s/\[\]()]*[/\]]?")
+# Symbols a voice reads by name or not at all, three or more in a row ("-->", "#$%", "|||"); repeated
+# decoration ("----", "****", "....") is dropped by the markup cleanup first.
+_SYMBOL_RUN = re.compile(r"[^\w\s.,;:!?'\"()\u2018\u2019\u201c\u201d\u2013\u2014-]{3,}|(?:[<>=|\\^~`{}\[\]#@*/+_-]\s?){3,}")
+
+
+def symbol_runs(text: str) -> list[re.Match]:
+    """Runs of three or more symbols, except emoji (dropped by the cleanup) and one repeated decoration
+    character (a markdown rule or header: "----", "***", "###")."""
+    runs = []
+    for m in _SYMBOL_RUN.finditer(text):
+        chars = {ch for ch in m.group() if not ch.isspace()}
+        if all(_is_emoji(ch) for ch in chars) or (len(chars) == 1 and chars <= set("-*_=~#.")):
+            continue
+        if chars <= set("-") | {"\u2013", "\u2014"}:
+            continue
+        runs.append(m)
+    return runs
+
+
+def find_unspeakable(text: str) -> list[Finding]:
+    """Everything in ``text`` a voice cannot read as written, in text order."""
+    found: list[Finding] = []
+
+    def add(kind: str, m: re.Match) -> None:
+        if not any(f.start <= m.start() < f.end for f in found):
+            found.append(Finding(kind, m.start(), m.end(), m.group()))
+
+    for m in _FENCED.finditer(text):
+        add("code", m)
+    lines = list(re.finditer(r"[^\n]+", text))
+    code_lines = [m for m in lines if _CODE_LINE.match(m.group()) and not any(f.start <= m.start() < f.end for f in found)]
+    if len(code_lines) >= 2:
+        found.append(Finding("code", code_lines[0].start(), code_lines[-1].end(), text[code_lines[0].start() : code_lines[-1].end()]))
+    for pattern, kind in ((_CODE_SIGNAL, "code"), (_SQL, "code"), (_SHELL_INLINE, "code"), (_TABLE, "table"), (_URL, "url"), (_EMAIL, "email"), (_IPA, "ipa")):
+        for m in pattern.finditer(text):
+            add(kind, m)
+    for m in symbol_runs(text):
+        add("symbols", m)
+    return sorted(found, key=lambda f: f.start)
+
+
+_URL_WORDS = {".": " dot ", "/": " slash ", "-": " dash ", "_": " underscore ", "@": " at ", ":": " colon ", "~": " tilde ", "#": " hash ", "?": " question mark ", "=": " equals ", "&": " and "}
+
+
+def verbalize_url(url: str, max_parts: int = 8) -> Optional[str]:
+    """How a reader says a web address ("https://www.example.com/docs" -> "w w w dot example dot com slash docs");
+    None when it is too long to read aloud (query strings, long paths: more than ``max_parts`` pieces)."""
+    core = re.sub(r"^(?:https?|ftp)://", "", url.rstrip(".,;:!?"), flags=re.I).rstrip("/")
+    pieces = [p for p in re.split(r"[./\-_@:~#?=&]", core) if p]
+    if not pieces or len(pieces) > max_parts or any(len(p) > 20 or (any(ch.isdigit() for ch in p) and any(ch.isalpha() for ch in p)) for p in pieces):
+        return None
+    out = "".join(_URL_WORDS.get(ch, ch) for ch in core)
+    out = re.sub(r"\bwww\b", "w w w", out, flags=re.I)
+    return " ".join(out.split())
+
+
+def verbalize_email(address: str) -> str:
+    """How a reader says an e-mail address ("HR@company.com" -> "HR at company dot com")."""
+    out = "".join(_URL_WORDS.get(ch, ch) for ch in address)
+    return " ".join(out.split())
+
+
+_BLANK = re.compile(r"_{2,}")
+
+
+def speak_or_reject(text: str, policy: str = "verbalize") -> tuple[str, list[str]]:
+    """Apply ``normalize.unspeakable`` to ``text``: URLs and e-mail addresses read out (``verbalize``), any
+    other finding (or any finding at all, ``reject``) raises :class:`RejectError` naming it. Markdown links
+    keep their text first (a reader says the link text, not the address). Returns (text, changes)."""
+    changes: list[str] = []
+    linked = _MD_LINK.sub(r"\1", text)
+    if linked != text:
+        changes.append("markdown")
+    blanked = _BLANK.sub("blank", linked)  # a fill-in blank is read "blank", before it counts as symbols
+    if blanked != linked:
+        changes.append("blank")
+    text = blanked
+    findings = find_unspeakable(text)
+    blocking = [f for f in findings if policy == "reject" or f.kind not in VERBALIZABLE]
+    if blocking:
+        kinds = sorted({f.kind for f in blocking})
+        raise RejectError(f"unspeakable {' and '.join(kinds)} ({'; '.join(f.describe() for f in blocking[:3])})", stage="normalize")
+    for f in reversed(findings):  # from the end, so the earlier spans stay valid
+        core = f.excerpt.rstrip(".,;:!?") if f.kind == "url" else f.excerpt
+        spoken = verbalize_url(core) if f.kind == "url" else verbalize_email(core)
+        if spoken is None:
+            raise RejectError(f"unspeakable url (too long to read aloud: {f.describe()})", stage="normalize")
+        text = text[: f.start] + spoken + f.excerpt[len(core):] + text[f.end :]
+    changes += sorted({f.kind for f in findings})
+    return text, changes
 
 
 # --- numbers, units, symbols ----------------------------------------------------------------
@@ -361,8 +523,13 @@ def normalize_for_speech(
     cfg = cfg or DEFAULT
     if not isinstance(text, str):
         raise RejectError(f"turn text is {type(text).__name__}, expected a string", stage="normalize")
+    text, spoken = speak_or_reject(text, cfg.unspeakable)
     before = _letters(text)
     t, changes = strip_markup(text)
+    changes = list(dict.fromkeys(spoken + changes))
+    runs = [m.group() for m in symbol_runs(t)]
+    if runs:  # what markup cleanup leaves: symbols a voice reads by name or not at all
+        raise RejectError(f"unspeakable symbols ({', '.join(repr(r) for r in runs[:3])})", stage="normalize")
     letters = _letters(t)
     if letters < cfg.min_letters and not re.search(r"\d", t):
         removed = ", ".join(changes) or "nothing"
@@ -452,6 +619,12 @@ def count_outcomes(results: Iterable[Union[Conversation, BaseException]]) -> dic
 
 __all__ = [
     "NormalizeConfig",
+    "Finding",
+    "find_unspeakable",
+    "speak_or_reject",
+    "verbalize_url",
+    "verbalize_email",
+    "UNSPEAKABLE_POLICIES",
     "normalize_for_speech",
     "normalize_conversation",
     "strip_markup",

@@ -73,7 +73,7 @@ def build_renderer(cfg: TTSConfig, cache_dir: Optional[str] = None, backend: Opt
     )
     gate = build_quality_gate(cfg)
     gate_name = f"{cfg.quality_gate}:{cfg.quality_max_wer}:{cfg.asr_model_path or ''}" if gate else ""
-    return Renderer(backend or build_backend(cfg), cfg.cache_dir or cache_dir, options, gate, gate_name)
+    return Renderer(backend or build_backend(cfg), cfg.cache_dir or cache_dir, options, gate, gate_name, aligner=cfg.aligner)
 
 
 def build_voice_pool(cfg: TTSConfig, seed: int) -> VoicePool:

@@ -13,13 +13,12 @@ Example::
 
     voice = Voice.make("en-us+m3", "espeak", pitch=55, rate=170)
     syn = EspeakBackend().synthesize("Hello there.", voice)
-    syn.sample_rate, [w.text for w in syn.words]   # 22050, ['Hello', 'there.']
+    syn.sample_rate, [w.text for w in syn.words]   # 22050, ['Hello', 'there']
 """
 
 from __future__ import annotations
 
 import json
-import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
@@ -108,21 +107,8 @@ class TTSBackend(ABC):
         return out
 
 
-_WORD_RE = re.compile(r"\S+")
-
-
-def estimate_word_timings(text: str, duration: float) -> list[Word]:
-    """Documented estimate for backends without timings: split the audio among the words in proportion to
-    their character count (+1 for the following space/pause). Flag it as ``timing_source="estimate"``.
-
-    Speech rate in characters per second is roughly constant within an utterance, so this is usually
-    within a word of the truth, but it ignores pauses at punctuation."""
-    tokens = _WORD_RE.findall(text)
-    if not tokens or duration <= 0:
-        return []
-    weights = np.array([len(t) + 1 for t in tokens], dtype=np.float64)
-    edges = np.concatenate([[0.0], np.cumsum(weights) / weights.sum() * duration])
-    return [Word(t, float(edges[i]), float(edges[i + 1])) for i, t in enumerate(tokens)]
+# The estimate lives with the aligners; re-exported here for backends that import it from base.
+from duplexgen.tts.align import estimate_word_timings  # noqa: E402
 
 
 __all__ = ["Voice", "Synthesis", "TTSBackend", "RejectError", "Word", "TIMING_SOURCES", "estimate_word_timings"]

@@ -15,6 +15,7 @@ from duplexgen.core.config import help_field
 
 BACKENDS = ("espeak", "openai", "nemo", "piper")
 QUALITY_GATES = ("none", "pocketsphinx", "nemo")
+ALIGNERS = ("pocketsphinx", "none")
 
 
 @dataclass
@@ -36,6 +37,7 @@ class TTSConfig:
     max_clip_fraction: float = help_field("reject renders with more than this fraction of samples at full scale", 0.001)
     min_peak_db: float = help_field("reject renders whose loudest 10 ms frame is below this dBFS (near silence)", -45.0)
     espeak_isolate: bool = help_field("render each espeak text in a child forked from a small helper process, so output never depends on earlier renders or on the process", True)
+    aligner: str = help_field("forced aligner for turns whose backend gives no word timings that spell the text (openai; piper/nemo when their durations do not match the words; recorded user turns): pocketsphinx (offline, en-us) or none (the character-share estimate)", "pocketsphinx")
     quality_gate: str = help_field("ASR round-trip gate: none, pocketsphinx (offline, en-us), nemo (tts.asr_model_path)", "none")
     quality_max_wer: float = help_field("quality gate: reject turns whose ASR word error rate vs the text is above this", 0.5)
     asr_model_path: Optional[str] = help_field("NeMo ASR .nemo checkpoint for quality_gate=nemo", None)
@@ -54,6 +56,8 @@ class TTSConfig:
     def __post_init__(self):
         if self.backend not in BACKENDS:
             raise ValueError(f"tts.backend must be one of {BACKENDS}, got {self.backend!r}")
+        if self.aligner not in ALIGNERS:
+            raise ValueError(f"tts.aligner must be one of {ALIGNERS}, got {self.aligner!r}")
         if self.quality_gate not in QUALITY_GATES:
             raise ValueError(f"tts.quality_gate must be one of {QUALITY_GATES}, got {self.quality_gate!r}")
         if self.quality_gate == "nemo" and not self.asr_model_path:
@@ -90,4 +94,4 @@ class TTSConfig:
             raise ValueError(f"tts.agent_voice is required when tts.backend={self.backend}")
 
 
-__all__ = ["TTSConfig", "BACKENDS", "QUALITY_GATES"]
+__all__ = ["TTSConfig", "BACKENDS", "QUALITY_GATES", "ALIGNERS"]

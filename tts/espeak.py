@@ -4,8 +4,11 @@ The shared library and its data come from the ``espeakng-loader`` wheel. espeak-
 per process, so one :class:`_Engine` is initialised lazily per process and every call holds a lock.
 We run it in synchronous mode: ``espeak_Synth`` calls our callback with int16 samples and a list of
 events; the ``espeakEVENT_WORD`` events give each word's character position in the text and its start
-in the audio, so word timings are measured by the synthesiser, not estimated. A word ends where the
-next word (or the sentence end) starts, pulled back over trailing silence (pauses at punctuation).
+in the audio, the phoneme events (``espeakINITIALIZE_PHONEME_EVENTS``; they do not change a sample)
+give every phoneme's start, so word timings are measured by the synthesiser, not estimated.
+:func:`words_from_events` turns them into exactly the words of the text (:mod:`duplexgen.core.words`):
+espeak times "I'll", "well-known", "U.S.A." by their first part and speaks some short words inside the
+previous word's event ("of the" is one event); those share that span, split at a phoneme boundary.
 
 Voices are ``"<language>+<variant>"`` (e.g. ``en-gb-scotland+m3``) with pitch, range and rate set per
 voice. espeak silently falls back to a default for an unknown variant, so names are checked against
@@ -15,11 +18,12 @@ Example::
 
     backend = EspeakBackend()
     syn = backend.synthesize("Hello there.", Voice.make("en-us+f2", "espeak", pitch=60, rate=180))
-    syn.sample_rate, syn.words[0].text   # 22050, 'Hello'
+    syn.sample_rate, [w.text for w in syn.words]   # 22050, ['Hello', 'there']
 """
 
 from __future__ import annotations
 
+import bisect
 import ctypes
 import logging
 import os
@@ -38,14 +42,18 @@ from typing import Optional
 import numpy as np
 
 from duplexgen.core.records import RejectError, Word
+from duplexgen.core.words import WordToken, word_tokens
 from duplexgen.tts.base import Synthesis, TTSBackend, Voice
 
 # espeak_ng/speak_lib.h constants.
 AUDIO_OUTPUT_SYNCHRONOUS = 2
+espeakINITIALIZE_PHONEME_EVENTS = 0x0001
 espeakINITIALIZE_DONT_EXIT = 0x8000
 espeakCHARS_UTF8 = 1
 espeakENDPAUSE = 0x1000
-EVENT_LIST_TERMINATED, EVENT_WORD, EVENT_SENTENCE, EVENT_END, EVENT_MSG_TERMINATED = 0, 1, 2, 5, 6
+EVENT_LIST_TERMINATED, EVENT_WORD, EVENT_SENTENCE, EVENT_END, EVENT_MSG_TERMINATED, EVENT_PHONEME = 0, 1, 2, 5, 6, 7
+#: espeak_TextToPhonemes: IPA output, phonemes separated by "_".
+_PHONEMES_IPA_SEPARATED = 0x02 | (ord("_") << 8)
 espeakRATE, espeakVOLUME, espeakPITCH, espeakRANGE = 1, 2, 3, 4
 EE_OK = 0
 
@@ -127,6 +135,8 @@ class _Engine:
             ctypes.c_uint, ctypes.POINTER(ctypes.c_uint), ctypes.c_void_p,
         ]
         self.lib.espeak_Synth.restype = ctypes.c_int
+        self.lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int, ctypes.c_int]
+        self.lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
         # espeak_Initialize seeds espeak's random generator (used for voice variation) from the wall clock,
         # so two processes rendering the same text a second apart differ; reseeding before each text removes that.
         self._set_seed = getattr(self.lib, "espeak_ng_SetRandSeed", None)
@@ -135,12 +145,12 @@ class _Engine:
             self._set_seed.restype = None
         self.lock = threading.Lock()
         self.sample_rate = self.lib.espeak_Initialize(
-            AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path.encode(), espeakINITIALIZE_DONT_EXIT
+            AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path.encode(), espeakINITIALIZE_DONT_EXIT | espeakINITIALIZE_PHONEME_EVENTS
         )
         if self.sample_rate <= 0:
             raise RuntimeError(f"espeak_Initialize failed with data at {data_path}")
         self._chunks: list[np.ndarray] = []
-        self._events: list[tuple[int, int, int, int]] = []
+        self._events: list[tuple[int, int, int, int, str]] = []
         self._callback = _SynthCallback(self._on_audio)  # keep a reference: ctypes must not free it
         self.lib.espeak_SetSynthCallback(self._callback)
         self.version = "espeak-ng"
@@ -151,12 +161,14 @@ class _Engine:
         i = 0
         while events[i].type != EVENT_LIST_TERMINATED:
             e = events[i]
-            self._events.append((e.type, e.text_position, e.length, e.sample))
+            # A phoneme event names its phoneme in id.string ("" for a pause); other events have no name.
+            name = bytes(e.id.string).split(b"\0")[0].decode("utf-8", "replace") if e.type == EVENT_PHONEME else ""
+            self._events.append((e.type, e.text_position, e.length, e.sample, name))
             i += 1
         return 0  # 0 = carry on
 
     def synth(self, text: str, voice_name: str, rate: int, pitch: int, pitch_range: int):
-        """-> (int16 samples, [(type, text_position, length, sample)]) for one text."""
+        """-> (int16 samples, [(type, text_position, length, sample, phoneme)], phonemes per word of the text)."""
         with self.lock:
             if self.lib.espeak_SetVoiceByName(voice_name.encode()) != EE_OK:
                 raise ValueError(f"espeak does not know the voice {voice_name!r}")
@@ -173,49 +185,144 @@ class _Engine:
             audio = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int16)
             events = self._events
             self._chunks, self._events = [], []
-            return audio, events
+            # After the audio, so the count cannot change a sample: the phonemes of each word on its own.
+            counts = [self.phoneme_count(w.text) for w in word_tokens(text)]
+            return audio, events, counts
+
+    def phoneme_count(self, word: str) -> int:
+        """How many phonemes the current voice says for ``word`` (call with the lock held)."""
+        return len(self.phonemes_of(word))
+
+    def phonemes_of(self, text: str) -> list[str]:
+        """The IPA phonemes the current voice says for ``text`` (espeak_TextToPhonemes; call with the lock held)."""
+        data = text.encode("utf-8") + b"\0"
+        buf = ctypes.create_string_buffer(data, len(data))
+        ptr = ctypes.c_void_p(ctypes.addressof(buf))
+        out: list[str] = []
+        while ptr.value:  # one call per clause; it advances ptr and sets it to NULL at the end
+            clause = self.lib.espeak_TextToPhonemes(ctypes.byref(ptr), espeakCHARS_UTF8, _PHONEMES_IPA_SEPARATED)
+            out.extend(p for w in (clause or b"").decode("utf-8", "replace").split() for p in w.split("_") if p)
+        return out
+
+
+def _assign_events(tokens: list[WordToken], word_events: list[tuple[int, int]]) -> list[list[int]]:
+    """Word events [(0-based char position, sample)] -> the samples of each token's events.
+
+    espeak reports the character position of what it read as a word; that is inside the whitespace token
+    for contractions, hyphenated words and abbreviations ("I'll" -> "I", "well-known" -> "well"), several
+    events fall in one number ("42" -> "forty", "two"), and a few positions are stale by one word
+    (measured: "such as" -> the event of "as" points into "such"; "5 - 3" -> the event of "three" points at "-")."""
+    starts = [t.start for t in tokens]
+    per: list[list[int]] = [[] for _ in tokens]
+    loose: list[tuple[int, int]] = []  # (index of the next token, sample) for events between words
+    for char, sample in word_events:
+        j = bisect.bisect_right(starts, char) - 1
+        if j >= 0 and char < tokens[j].token_end:
+            per[j].append(sample)
+        else:
+            loose.append((j + 1, sample))
+    for nxt, sample in loose:  # it speaks the next word when that word has no event of its own
+        if nxt < len(tokens) and (not per[nxt] or nxt == 0):
+            per[nxt].append(sample)
+        else:
+            per[nxt - 1].append(sample)
+    for j in range(len(tokens) - 1):  # a stale second event of a word (numbers have several) moves on
+        if len(per[j]) >= 2 and not per[j + 1] and not any(ch.isdigit() for ch in tokens[j].text):
+            per[j].sort()
+            per[j + 1].append(per[j].pop())
+    return [sorted(p) for p in per]
+
+
+def _split_points(a: int, b: int, weights: list[int], phonemes: list[int]) -> list[int]:
+    """Boundaries inside [a, b) for tokens spoken as one espeak word, in proportion to ``weights`` (their
+    phoneme counts): at phoneme starts when every token can get one (real boundaries in the audio), else
+    by share of the time."""
+    cum = np.cumsum([0] + weights) / max(1, sum(weights))
+    inside = [p for p in phonemes if a <= p < b]
+    n, m = len(weights), len(inside)
+    if m < n:
+        return [int(round(a + c * (b - a))) for c in cum]
+    idx = [0] + [int(np.floor(c * m + 0.5)) for c in cum[1:-1]] + [m]
+    for k in range(1, n):  # every token keeps at least one phoneme
+        idx[k] = min(max(idx[k], idx[k - 1] + 1), m - (n - k))
+    return [a] + [inside[i] for i in idx[1:-1]] + [b]
 
 
 def words_from_events(
-    text: str, events: list[tuple[int, int, int, int]], audio: np.ndarray, sample_rate: int, silence_db: float = -45.0
+    text: str,
+    events: list[tuple],
+    audio: np.ndarray,
+    sample_rate: int,
+    phoneme_counts: Optional[list[int]] = None,
+    silence_db: float = -45.0,
 ) -> list[Word]:
-    """espeak WORD events (1-based character position, length in characters, start sample) -> Words.
+    """One :class:`Word` per word of ``text`` (:func:`duplexgen.core.words.word_tokens`), in order, from espeak's
+    events ``(type, 1-based character position, length, sample[, phoneme name])``.
 
-    espeak may emit several events for one text word (numbers: "42" -> "forty", "two"); they are merged.
-    A word ends where the next word or clause starts (or the audio ends), pulled back over trailing
-    frames quieter than ``silence_db`` relative to the loudest 10 ms frame (the pause after a comma)."""
+    A word starts at its first WORD event. espeak speaks some short words inside the previous word's event
+    ("of the" -> one event, phonemes ʌ v ð ə); such a word shares that span, split at the phoneme events in
+    proportion to ``phoneme_counts`` (each word's phonemes from espeak_TextToPhonemes), so the split lies on
+    a phoneme boundary; its predecessor is marked ``joined`` (its end was not an espeak word boundary). A
+    span ends where the next span or clause starts, pulled back over trailing frames quieter than
+    ``silence_db`` relative to the loudest 10 ms frame (the pause after a comma)."""
+    tokens = word_tokens(text)
     n = len(audio)
-    merged: list[tuple[str, int]] = []  # (word text, start sample)
-    last_char_end = 0
-    for etype, pos, length, sample in events:
-        if etype != EVENT_WORD:
-            continue
-        first = max(0, pos - 1)
-        if first < last_char_end:
-            continue
-        word = text[first : first + length].strip()
-        if word:
-            merged.append((word, min(max(sample, 0), n)))
-            last_char_end = first + length
-    boundaries = sorted({s for _, s in merged} | {min(max(e[3], 0), n) for e in events if e[0] in (EVENT_SENTENCE, EVENT_END)} | {n})
+    if not tokens or n == 0:
+        return []
+
+    def clamp(s: int) -> int:
+        return min(max(int(s), 0), n)
+
+    word_events = [(e[1] - 1, clamp(e[3])) for e in events if e[0] == EVENT_WORD]
+    phonemes = sorted(clamp(e[3]) for e in events if e[0] == EVENT_PHONEME and len(e) > 4 and e[4])
+    clause_ends = {clamp(e[3]) for e in events if e[0] in (EVENT_SENTENCE, EVENT_END)}
+    per = _assign_events(tokens, word_events)
+    if not per[0]:
+        per[0].append(0)  # a text whose first words espeak did not time starts with the audio
+    groups: list[list[int]] = []  # a timed token and the untimed tokens espeak spoke inside its event
+    for j, samples in enumerate(per):
+        if samples:
+            groups.append([j])
+        else:
+            groups[-1].append(j)
+    starts = [per[g[0]][0] for g in groups]
+    for i in range(1, len(starts)):
+        starts[i] = max(starts[i], starts[i - 1])
+    bounds = sorted(set(starts) | clause_ends | {n})
     hop = max(1, sample_rate // 100)
     usable = n - n % hop
     frames = audio[:usable].astype(np.float64).reshape(-1, hop)
-    energy_db = 10 * np.log10(np.mean(frames**2, axis=1) + 1e-12) if len(frames) else np.zeros(0)
-    loud = energy_db > (energy_db.max() + silence_db) if len(energy_db) else np.zeros(0, bool)
+    energy = 10 * np.log10(np.mean(frames**2, axis=1) + 1e-12) if len(frames) else np.zeros(0)
+    loud = energy > (energy.max() + silence_db) if len(energy) else np.zeros(0, bool)
     words: list[Word] = []
-    prev_end = 0
-    for word, start in merged:
-        start = max(start, prev_end)  # monotonic
-        end = next((b for b in boundaries if b > start), n)
-        f0, f1 = start // hop, end // hop
+    for gi, group in enumerate(groups):
+        a = starts[gi]
+        b = next((x for x in bounds if x > a), n)
+        if gi + 1 < len(starts):
+            b = min(b, starts[gi + 1])  # two events at one sample: the first span is empty, never overlapping
+        f0, f1 = a // hop, b // hop
         voiced = np.nonzero(loud[f0:f1])[0]
         if len(voiced):
-            end = min(end, (f0 + voiced[-1] + 1) * hop)
-        end = max(end, start)
-        words.append(Word(word, float(start / sample_rate), float(end / sample_rate)))
-        prev_end = end
+            b = min(b, (f0 + voiced[-1] + 1) * hop)
+        b = max(a, b)
+        if len(group) == 1:
+            cuts = [a, b]
+        else:
+            weights = [max(1, phoneme_counts[j]) if phoneme_counts else max(1, len(tokens[j].text)) for j in group]
+            cuts = _split_points(a, b, weights, phonemes if phoneme_counts else [])
+        for k, j in enumerate(group):
+            words.append(Word(tokens[j].text, float(cuts[k] / sample_rate), float(cuts[k + 1] / sample_rate), joined=k < len(group) - 1))
     return words
+
+
+def espeak_phonemes(text: str, voice_name: str = "en-us") -> list[str]:
+    """IPA phonemes espeak says for ``text`` with ``voice_name`` ("of the" -> ['ʌ', 'v', 'ð', 'ə']), from this
+    process's engine (pronunciations for the forced aligner's unknown words)."""
+    engine = _Engine.get()
+    with engine.lock:
+        if engine.lib.espeak_SetVoiceByName(voice_name.encode()) != EE_OK:
+            raise ValueError(f"espeak does not know the voice {voice_name!r}")
+        return engine.phonemes_of(text)
 
 
 def _synth_in_child(text: str, voice_name: str, rate: int, pitch: int, pitch_range: int, timeout_s: float):
@@ -421,7 +528,8 @@ class EspeakBackend(TTSBackend):
         import espeakng_loader
 
         version = getattr(espeakng_loader, "__version__", "") or _dist_version("espeakng-loader")
-        return f"espeak-ng/{version}"
+        # "words-v2": one timed word per word of the text (cached renders from before carry espeak's own words).
+        return f"espeak-ng/{version}/words-v2"
 
     @staticmethod
     def check_voice_name(name: str) -> None:
@@ -444,12 +552,12 @@ class EspeakBackend(TTSBackend):
         if not PITCH_RANGE[0] <= pitch <= PITCH_RANGE[1] or not 0 <= pitch_range <= 100:
             raise ValueError(f"espeak pitch and range must be in [0, 100], got {pitch}, {pitch_range} for {voice.key()}")
         if self.isolate:
-            samples, events = _synth_isolated(text, voice.name, rate, pitch, pitch_range, self.timeout_s)
+            samples, events, counts = _synth_isolated(text, voice.name, rate, pitch, pitch_range, self.timeout_s)
         else:
-            samples, events = self.engine.synth(text, voice.name, rate, pitch, pitch_range)
+            samples, events, counts = self.engine.synth(text, voice.name, rate, pitch, pitch_range)
         if len(samples) == 0:
             raise RejectError(f"espeak produced no audio for {text[:40]!r}", stage="tts")
-        words = words_from_events(text, events, samples, self.sample_rate)
+        words = words_from_events(text, events, samples, self.sample_rate, counts)
         audio = samples.astype(np.float32) / 32768.0
         return Synthesis(audio, self.sample_rate, words, timing_source="espeak-events")
 
@@ -463,4 +571,4 @@ def _dist_version(dist: str) -> str:
         return "unknown"
 
 
-__all__ = ["EspeakBackend", "espeak_variants", "espeak_languages", "words_from_events"]
+__all__ = ["EspeakBackend", "espeak_variants", "espeak_languages", "espeak_phonemes", "words_from_events"]

@@ -25,6 +25,7 @@ from typing import Optional
 import numpy as np
 
 from duplexgen.core.records import RejectError, Word
+from duplexgen.core.words import word_symbols
 from duplexgen.tts.base import Synthesis, TTSBackend, Voice
 
 
@@ -132,7 +133,7 @@ def _words_from_durations(text, token_ids, durs, hop, sr, space_id) -> list[Word
     """Group token durations into words at space tokens; [] when they cannot be matched to the text's words."""
     if space_id is None:
         return []
-    words_text = text.split()
+    words_text = word_symbols(text)
     spans, start, t = [], None, 0
     for tok, d in zip(token_ids, durs):
         if tok == space_id:

@@ -28,6 +28,7 @@ from typing import Sequence
 import numpy as np
 
 from duplexgen.core.records import RejectError, Word
+from duplexgen.core.words import word_symbols
 from duplexgen.tts.base import Synthesis, TTSBackend, Voice
 
 
@@ -117,7 +118,7 @@ def words_from_alignments(text: str, chunks, sample_rate: int) -> list[Word]:
         if start is not None:
             spans.append((start, end))
         offset += len(chunk.audio_float_array)
-    tokens = text.split()
+    tokens = word_symbols(text)
     if len(spans) != len(tokens):
         return []
     return [Word(w, s / sample_rate, e / sample_rate) for w, (s, e) in zip(tokens, spans)]

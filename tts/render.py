@@ -5,7 +5,9 @@
 3. check levels: clipping and near silence are always rejected;
 4. trim leading/trailing silence so the turn's supervision starts and ends on speech;
 5. resample with soxr (HQ) to 16 kHz (user) or 22,050 Hz (agent);
-6. shift word timings by the trim offset and clip them inside the audio;
+6. shift word timings by the trim offset and clip them inside the audio; when they are not exactly the
+   words of the text (:mod:`duplexgen.core.words`), force-align the text onto the audio, else estimate
+   (:func:`duplexgen.tts.align.spelled_words`), so every turn's words spell its text;
 7. optional quality gate (ASR round trip, :mod:`duplexgen.tts.quality`);
 8. quantise to int16 precision so a FLAC round trip is exact, then cache.
 
@@ -21,7 +23,7 @@ Example::
 
     renderer = Renderer(EspeakBackend(), cache_dir="/tmp/cache")
     turn = renderer.render("Hello there.", pool.agent, "agent")
-    turn.sample_rate, turn.words[0].text, turn.timing_source   # 22050, 'Hello', 'espeak-events'
+    turn.sample_rate, [w.text for w in turn.words], turn.timing_source   # 22050, ['Hello', 'there'], 'espeak-events'
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ import numpy as np
 from duplexgen.core.records import AGENT, USER, RejectError, RenderedTurn, Word
 from duplexgen.core.timing import AGENT_SAMPLE_RATE, USER_SAMPLE_RATE
 from duplexgen.core.audio import quantize_int16, resample
-from duplexgen.tts.base import Synthesis, TTSBackend, Voice, estimate_word_timings
+from duplexgen.tts.align import Aligner, build_aligner, spelled_words
+from duplexgen.tts.base import Synthesis, TTSBackend, Voice
 from duplexgen.tts.cache import RenderCache
 
 ROLE_SAMPLE_RATES = {USER: USER_SAMPLE_RATE, AGENT: AGENT_SAMPLE_RATE}
@@ -156,7 +159,7 @@ def shift_words(words: list[Word], offset_s: float, duration_s: float) -> list[W
     for w in words:
         start = float(min(max(w.start - offset_s, prev), duration_s))
         end = float(min(max(w.end - offset_s, start), duration_s))
-        out.append(Word(w.text, round(start, 6), round(end, 6)))
+        out.append(Word(w.text, round(start, 6), round(end, 6), w.joined))
         prev = end
     return out
 
@@ -190,16 +193,28 @@ class Renderer:
         options: Optional[RenderOptions] = None,
         quality_gate: Optional[QualityGate] = None,
         gate_name: str = "",
+        aligner: "str | Aligner | None" = "pocketsphinx",
     ):
+        """``aligner``: the forced aligner for words the backend did not time as the text spells them: a name
+        (``tts.aligner``: "pocketsphinx", loaded on first use; "none") or an :class:`Aligner`."""
         self.backend = backend
+        self._aligner = aligner
+        self.aligner_name = aligner if isinstance(aligner, str) else getattr(aligner, "name", type(aligner).__name__)
         self.options = options or RenderOptions()
         self.cache = RenderCache(cache_dir) if cache_dir else None
         self.quality_gate = quality_gate
         self.gate_name = gate_name or (getattr(quality_gate, "name", "") if quality_gate else "")
 
+    @property
+    def aligner(self) -> Optional[Aligner]:
+        if isinstance(self._aligner, str):
+            self._aligner = build_aligner(self._aligner)
+        return self._aligner
+
     def cache_key(self, text: str, voice: Voice, sample_rate: int) -> str:
         return RenderCache.key(
-            self.backend.name, self.backend.params_key(), voice.key(), text, sample_rate, self.options.key(), self.gate_name
+            self.backend.name, self.backend.params_key(), voice.key(), text, sample_rate, self.options.key(), self.gate_name,
+            f"aligner={self.aligner_name}",
         )
 
     def render(self, text: str, voice: Voice, role: str, kind: str = "turn") -> RenderedTurn:
@@ -221,7 +236,7 @@ class Renderer:
         if changes:
             meta["text_changes"] = changes
             meta["original_text"] = text
-        words = [Word(w["text"], w["start"], w["end"]) for w in meta.pop("words")]
+        words = [Word(w["text"], w["start"], w["end"], bool(w.get("joined", False))) for w in meta.pop("words")]
         return RenderedTurn(
             role=role,
             text=cleaned,
@@ -257,10 +272,9 @@ class Renderer:
             audio = resample(fade_edges(trimmed, syn.sample_rate), syn.sample_rate, sr)
             samples = quantize_int16(audio)
             duration = len(samples) / sr
-            timing_source = syn.timing_source
-            words = shift_words(syn.words, offset, duration)
-            if not words:
-                words, timing_source = estimate_word_timings(text, duration), "estimate"
+            words, timing_source = spelled_words(
+                text, shift_words(syn.words, offset, duration), syn.timing_source, samples.astype(np.float32) / 32768.0, sr, self.aligner
+            )
             meta: dict[str, Any] = {
                 "backend": self.backend.name,
                 "voice_params": voice.describe(),
@@ -273,7 +287,7 @@ class Renderer:
                 meta["quality"] = self.quality_gate(samples.astype(np.float32) / 32768.0, sr, text)
         except RejectError as e:
             return np.zeros(0, np.int16), {"reject": e.reason}
-        meta["words"] = [{"text": w.text, "start": w.start, "end": w.end} for w in words]
+        meta["words"] = [{"text": w.text, "start": w.start, "end": w.end, **({"joined": True} if w.joined else {})} for w in words]
         meta["timing_source"] = timing_source
         return samples, meta
 

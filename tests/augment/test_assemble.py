@@ -242,12 +242,34 @@ def test_bad_inputs_are_rejected():
         assemble(conv, bad, cfg, 0)
 
 
-def test_spoken_text_keeps_punctuation_and_untimed_words():
+def test_spoken_text_is_an_exact_prefix_ending_on_a_word():
     from duplexgen.augment.bargein import spoken_text
 
     text = "Black and white are not part of the color wheel. In painting, black darkens"
-    timed = [Word(w, k, k + 0.5) for k, w in enumerate("Black and white are not part of color wheel In painting black".split())]
-    # "the" has no timing of its own but was spoken before "color": it is kept; punctuation is kept.
-    assert spoken_text(text, timed, 9) == "Black and white are not part of the color wheel."
-    assert spoken_text(text, timed, 11) == "Black and white are not part of the color wheel. In painting,"
-    assert spoken_text("x y", [Word("zz", 0, 1)], 1) == "zz"  # unmatched: the timed words' text
+    # The kept text is the text itself up to the n-th word and its punctuation: never rebuilt from timed words.
+    assert spoken_text(text, 10) == "Black and white are not part of the color wheel."
+    assert spoken_text(text, 12) == "Black and white are not part of the color wheel. In painting,"
+    assert spoken_text("Okay, I'll stop there.", 2) == "Okay, I'll"
+    with pytest.raises(ValueError, match="has 4 words"):
+        spoken_text("Okay, I'll stop there.", 5)
+
+
+def test_barge_in_never_cuts_inside_words_spoken_as_one_nor_on_estimates():
+    from duplexgen.augment.bargein import choose_cut
+
+    # "of the" spoken as one espeak word: the boundary between them was split, not measured.
+    words = [Word("one", 0.0, 0.4), Word("of", 0.4, 0.6, joined=True), Word("the", 0.6, 0.7), Word("best", 0.7, 1.2), Word("ones", 1.2, 1.6)]
+    cuts = {choose_cut(words, 1.6, frac, 0.1, 22050, 0.0).n_words for frac in np.linspace(0, 1, 21)}
+    assert 2 not in cuts and cuts <= {1, 3, 4}
+    cfg = AugmentConfig.from_dict({"barge_in": {"prob": 1.0}, "backchannel": {"enabled": False}})
+    for seed in range(6):
+        conv, rendered, out = build(seed, cfg)
+        if not out.custom["barge_in"]:
+            continue
+        estimated = [RenderedTurn(r.role, r.text, r.audio, r.sample_rate, r.voice, r.words, "estimate", r.kind) for r in rendered]
+        again = assemble(conv, estimated, cfg, seed)
+        assert not again.custom["barge_in"]
+        assert len([s for s in again.custom["barge_in_skipped"] if s["reason"].startswith("word boundaries are estimated")]) >= len(out.custom["barge_in"])
+        break
+    else:
+        pytest.fail("no conversation with a barge-in")

@@ -123,7 +123,9 @@ def test_ultrachat_real_messages_only_rows(shared_data):
     # those are rejected as too long for a user turn (raise normalize.max_turn_chars to keep them).
     assert len(kept) >= 30
     reasons = {r.reason.split(" (")[0] for r in out if isinstance(r, RejectError)}
-    assert reasons <= {"turn too long", "no speakable text left after normalization", "mostly unspeakable content"}
+    # Two chats answer with fenced JavaScript/Matlab: rejected, never read aloud (issue 17).
+    assert reasons <= {"turn too long", "no speakable text left after normalization", "mostly unspeakable content", "unspeakable code"}
+    assert sum(1 for r in out if isinstance(r, RejectError) and r.reason.startswith("unspeakable code")) == 2
     assert all(len(c.turns) <= 8 and c.turns[0].role == "user" for c in kept)
     # Long essay answers are cut at a sentence boundary, never mid-sentence.
     truncated = [c for c in kept if any("truncated" in v for v in c.meta.get("normalized", {}).values())]
@@ -166,7 +168,8 @@ def test_alpaca_real_rows_with_and_without_text_key(shared_data):
     for c in hf:
         if isinstance(c, RejectError):
             assert c.stage in ("normalize", "source") and c.reason.split(" (")[0] in {
-                "no speakable text left after normalization", "mostly unspeakable content", "non-Latin script", "turn too long", "field 'output' is empty"}
+                "no speakable text left after normalization", "mostly unspeakable content", "non-Latin script", "turn too long", "field 'output' is empty",
+                "unspeakable code", "unspeakable url"}
         else:
             assert "```" not in c.turns[1].text and "http" not in c.turns[1].text
 

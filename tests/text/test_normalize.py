@@ -40,10 +40,13 @@ def test_nemo_wfst_normalizer_handles_dates_and_money():
 
 
 def test_rejections_name_the_kind():
-    with pytest.raises(RejectError, match="^no speakable text left"):
+    # Code is never read aloud nor silently dropped: the row is rejected naming what was found.
+    with pytest.raises(RejectError, match="^unspeakable code \\(code '``` x = 1 ```'\\)$"):
         normalize_for_speech("```\nx = 1\n```", RULES)
-    with pytest.raises(RejectError, match="^mostly unspeakable content"):
+    with pytest.raises(RejectError, match="^unspeakable code"):
         normalize_for_speech("Run:\n```bash\npip install something-long --with-many flags and arguments here\n```", RULES)
+    with pytest.raises(RejectError, match="^no speakable text left"):
+        normalize_for_speech("?! ... !", RULES)
     with pytest.raises(RejectError, match="^non-Latin script"):
         normalize_for_speech("这是一个测试句子 ok", RULES)
     assert normalize_for_speech("42", RULES)[0] == "forty two"  # a number-only answer is speakable
@@ -72,13 +75,15 @@ def test_conversation_records_changes_and_skips_real_audio_and_placeholders():
     assert conv.turns[0].text == "WHAT IS 2+2"  # what was said stays verbatim
     assert conv.turns[2].text == "And three more?"
     assert conv.meta["normalized"] == {"2": ["markdown", "numbers"]}
-    bad = Conversation("b", "s", "r", "1", 1, [Turn("user", "hi"), Turn("agent", "https://only.a.link")])
+    bad = Conversation("b", "s", "r", "1", 1, [Turn("user", "hi"), Turn("agent", "Run this:\n```\nrm -rf /tmp/x\n```")])
     with pytest.raises(RejectError) as e:
         normalize_conversation(bad, RULES)
-    assert e.value.reason.startswith("no speakable text left after normalization (turn 1 agent") and e.value.item == "b"
+    assert e.value.reason.startswith("unspeakable code (turn 1 agent; code '```") and e.value.item == "b"
     counts = count_outcomes([conv, e.value, Conversation("k", "s", "r", "2", 1, [])])
     assert counts == {"kept": 2, "changed": 1, "rejected": 1, "changes": {"markdown": 1, "numbers": 1},
-                      "reasons": {"no speakable text left after normalization": 1}}
+                      "reasons": {"unspeakable code": 1}}
+    link = Conversation("l", "s", "r", "3", 1, [Turn("user", "hi"), Turn("agent", "https://only.a.link")])
+    assert normalize_conversation(link, RULES).turns[1].text == "only dot a dot link"  # read out, as a reader would
 
 
 def test_config_errors_name_the_key():

@@ -17,6 +17,7 @@ import pytest
 pytest.importorskip("nemo.collections.tts")
 
 from duplexgen.tts import TTSConfig, build_backend, build_renderer  # noqa: E402
+from duplexgen.core.words import word_symbols  # noqa: E402
 from duplexgen.tts.base import Voice  # noqa: E402
 
 SR, HOP, WIN, NFFT, MELS, DIM = 22050, 256, 1024, 1024, 80, 32
@@ -120,7 +121,7 @@ def test_backend_synthesizes_with_duration_timings(setup):
     n_tokens = len(TEXT) + 2
     assert len(syn.audio) == n_tokens * FRAMES_PER_TOKEN * HOP
     assert syn.timing_source == "durations"
-    _assert_words_inside(syn.words, syn.duration, TEXT.split())
+    _assert_words_inside(syn.words, syn.duration, word_symbols(TEXT))
     # "Hello" starts after the leading space token and spans its 5 characters.
     assert syn.words[0].start == pytest.approx(FRAMES_PER_TOKEN * HOP / SR)
     assert syn.words[0].end - syn.words[0].start == pytest.approx(5 * FRAMES_PER_TOKEN * HOP / SR, rel=0.25)
@@ -151,9 +152,9 @@ def test_renderer_contract(setup, tmp_path):
     turn = renderer.render(TEXT, Voice.make(cfg.agent_voice, "nemo"), "agent")
     assert turn.sample_rate == 22050 and turn.duration > 0.5 and np.abs(turn.audio).max() > 0.01
     assert turn.timing_source == "durations"
-    _assert_words_inside(turn.words, turn.duration, TEXT.split())
+    _assert_words_inside(turn.words, turn.duration, word_symbols(TEXT))
     user = renderer.render(TEXT, Voice.make(cfg.user_voices[0], "nemo"), "user")
     assert user.sample_rate == 16000 and user.timing_source == "durations"
-    _assert_words_inside(user.words, user.duration, TEXT.split())
+    _assert_words_inside(user.words, user.duration, word_symbols(TEXT))
     again = renderer.render(TEXT, Voice.make(cfg.agent_voice, "nemo"), "agent")  # from the cache
     assert np.array_equal(again.audio, turn.audio) and again.words == turn.words

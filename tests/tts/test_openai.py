@@ -21,8 +21,10 @@ SERVER_VOICES = {"alloy": "en-us", "echo": "en+m3", "fable": "en-029+f2", "onyx"
 class SpeechServer:
     """POST /v1/audio/speech -> 24 kHz WAV; the first ``fail_first`` requests get 429 then 500."""
 
-    def __init__(self, fail_first=0):
+    def __init__(self, fail_first=0, recordings=None):
+        """``recordings``: text -> a WAV/FLAC file of real speech to answer with (a stand-in for a neural voice)."""
         self.fail_first = fail_first
+        self.recordings = recordings or {}
         self.requests = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -47,12 +49,16 @@ class SpeechServer:
                     if n <= server.fail_first:
                         code = 429 if n % 2 else 500
                         return self._reply(code, b'{"error": {"message": "busy"}}', "application/json", {"retry-after-ms": "20"})
-                    syn = server.espeak.synthesize(body["input"], Voice.make(SERVER_VOICES[body["voice"]], "espeak"))
-                    time.sleep(0.05)  # a slow server, so concurrency shows
                     import soxr
 
+                    if body["input"] in server.recordings:
+                        audio, sr = sf.read(server.recordings[body["input"]], dtype="float32")
+                    else:
+                        syn = server.espeak.synthesize(body["input"], Voice.make(SERVER_VOICES[body["voice"]], "espeak"))
+                        audio, sr = syn.audio, syn.sample_rate
+                    time.sleep(0.05)  # a slow server, so concurrency shows
                     buf = io.BytesIO()
-                    sf.write(buf, soxr.resample(syn.audio, 22050, 24000), 24000, format="WAV", subtype="PCM_16")
+                    sf.write(buf, soxr.resample(audio, sr, 24000), 24000, format="WAV", subtype="PCM_16")
                     self._reply(200, buf.getvalue(), "audio/wav")
                 finally:
                     with server.lock:
@@ -91,7 +97,7 @@ def _cfg(url, **kw):
 
 def test_renders_with_config_voices_retries_and_estimated_timings(tmp_path):
     with SpeechServer(fail_first=2) as server:
-        cfg = _cfg(server.base_url, openai_retries=3)
+        cfg = _cfg(server.base_url, openai_retries=3, aligner="none")
         renderer = build_renderer(cfg, str(tmp_path))
         pool = build_voice_pool(cfg, seed=5)
         assert pool.agent.name == "alloy" and {v.name for v in pool.voices} == {"echo", "fable", "onyx"}
@@ -99,8 +105,8 @@ def test_renders_with_config_voices_retries_and_estimated_timings(tmp_path):
         assert len(server.requests) == 3  # 429, 500, then success
         assert server.requests[-1]["voice"] == pool.user_voice(1).name
         assert turn.sample_rate == 16000 and turn.duration > 1.0 and turn.meta["native_sample_rate"] == 24000
-        assert turn.timing_source == "estimate"
-        assert [w.text for w in turn.words] == "Could you book a table for two at seven?".split()
+        assert turn.timing_source == "estimate"  # no aligner configured: the character-share estimate
+        assert [w.text for w in turn.words] == ["Could", "you", "book", "a", "table", "for", "two", "at", "seven"]
         assert turn.words[-1].end == pytest.approx(turn.duration, abs=1e-3)
         agent = renderer.render("Done.", pool.agent, "agent")
         assert agent.sample_rate == 22050 and agent.voice == pool.agent.key()
@@ -122,3 +128,17 @@ def test_concurrency_and_one_failure_stays_in_its_slot(tmp_path):
         assert server.max_in_flight > 1
         assert isinstance(out[3], Exception)
         assert all(o.sample_rate == 16000 for i, o in enumerate(out) if i != 3)
+
+
+def test_a_server_without_timings_gets_forced_alignment(tmp_path, shared_data):
+    """The server answers with real speech (LJSpeech LJ002-0020 for its transcript): pocketsphinx aligns the text."""
+    clip = shared_data("asr/audio/LJ002-0020.wav")
+    with SpeechServer(recordings={"In eighteen thirteen.": str(clip)}) as server:
+        renderer = build_renderer(_cfg(server.base_url), str(tmp_path))
+        turn = renderer.render("In eighteen thirteen.", Voice.make("alloy", "openai"), "agent")
+        assert turn.timing_source == "forced-alignment"
+        assert [w.text for w in turn.words] == ["In", "eighteen", "thirteen"]
+        assert all(a.end <= b.start + 1e-6 for a, b in zip(turn.words, turn.words[1:]))
+        # "eighteen" is longer than "In" and takes most of the first half of the clip (1.54 s of speech)
+        assert turn.words[1].end - turn.words[1].start > 2 * (turn.words[0].end - turn.words[0].start)
+        assert 0.1 < turn.words[1].start < turn.words[2].start < turn.duration

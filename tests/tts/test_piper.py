@@ -5,6 +5,7 @@ Skips when ``piper-tts`` or the voice package is absent. Checks the backend cont
 phoneme durations (and the estimate fallback when espeak reads a different number of words), determinism.
 """
 
+import dataclasses
 import importlib.util
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 pytest.importorskip("piper")
 
 from duplexgen.tts import TTSConfig, build_backend, build_renderer  # noqa: E402
+from duplexgen.core.words import word_symbols  # noqa: E402
 from duplexgen.tts.base import Voice  # noqa: E402
 
 TEXT = "Hello there, this is a test."
@@ -51,7 +53,7 @@ def test_backend_synthesizes_with_duration_timings(setup):
     assert 1.5 < syn.duration < 6.0 and np.abs(syn.audio).max() > 0.3
     assert np.abs(syn.audio).max() < 0.999  # peak-normalised to PIPER_VOLUME, not to full scale
     assert syn.timing_source == "durations"
-    _assert_words_inside(syn.words, syn.duration, (TEXT + " And a second sentence!").split())
+    _assert_words_inside(syn.words, syn.duration, word_symbols(TEXT + " And a second sentence!"))
     # The two sentences are separate chunks: the second's words start after the first sentence's audio.
     assert syn.words[6].start > syn.words[5].end
     again = backend.synthesize(TEXT + " And a second sentence!", voice)
@@ -64,21 +66,25 @@ def test_renderer_contract(setup, tmp_path):
     turn = renderer.render(TEXT, Voice.make(cfg.agent_voice, "piper"), "agent")
     assert turn.sample_rate == 22050 and turn.duration > 0.5 and np.abs(turn.audio).max() > 0.1
     assert turn.timing_source == "durations"
-    _assert_words_inside(turn.words, turn.duration, TEXT.split())
+    _assert_words_inside(turn.words, turn.duration, word_symbols(TEXT))
     # After trimming, speech starts at once and the last word ends at the end of the audio.
     assert turn.words[0].start < 0.1 and turn.duration - turn.words[-1].end < 0.15
     # One voice file ships, so the user voice is the same speaker slowed down (Piper's length_scale).
     user = renderer.render(TEXT, Voice.make(cfg.agent_voice, "piper", length_scale=1.3), "user")
     assert user.sample_rate == 16000 and user.timing_source == "durations"
     assert user.duration > 1.15 * turn.duration
-    _assert_words_inside(user.words, user.duration, TEXT.split())
+    _assert_words_inside(user.words, user.duration, word_symbols(TEXT))
 
 
-def test_word_count_mismatch_falls_back_to_estimate(setup, tmp_path):
+def test_word_count_mismatch_is_force_aligned_else_estimated(setup, tmp_path):
     cfg, backend = setup
     text = "I have 42 apples."  # espeak reads "forty two": five spoken words for four written ones
     syn = backend.synthesize(text, backend.list_voices()[0])
     assert syn.words == [] and syn.timing_source == "none"
     turn = build_renderer(cfg, cache_dir=str(tmp_path / "cache"), backend=backend).render(text, backend.list_voices()[0], "agent")
+    assert turn.timing_source == "forced-alignment"  # pocketsphinx aligns Piper's (natural-sounding) speech
+    _assert_words_inside(turn.words, turn.duration, word_symbols(text))
+    no_aligner = dataclasses.replace(cfg, aligner="none")
+    turn = build_renderer(no_aligner, cache_dir=str(tmp_path / "cache"), backend=backend).render(text, backend.list_voices()[0], "agent")
     assert turn.timing_source == "estimate"
-    _assert_words_inside(turn.words, turn.duration, text.split())
+    _assert_words_inside(turn.words, turn.duration, word_symbols(text))
