@@ -35,7 +35,7 @@ class TTSConfig:
     max_non_latin_fraction: float = help_field("reject turns whose letters are more than this fraction non-Latin script", 0.2)
     max_clip_fraction: float = help_field("reject renders with more than this fraction of samples at full scale", 0.001)
     min_peak_db: float = help_field("reject renders whose loudest 10 ms frame is below this dBFS (near silence)", -45.0)
-    espeak_isolate: bool = help_field("render each espeak text in a child forked from a small helper process, so output never depends on earlier renders or on the process", True)
+    espeak_isolate: bool = help_field("render espeak in a long-lived helper process (a crash or hang costs the helper, not the worker); output is the same either way: every text starts from a freshly initialised espeak", False)
     quality_gate: str = help_field("ASR round-trip gate: none, pocketsphinx (offline, en-us), nemo (tts.asr_model_path)", "none")
     quality_max_wer: float = help_field("quality gate: reject turns whose ASR word error rate vs the text is above this", 0.5)
     asr_model_path: Optional[str] = help_field("NeMo ASR .nemo checkpoint for quality_gate=nemo", None)
