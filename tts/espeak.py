@@ -141,7 +141,7 @@ class _Engine:
             self._set_seed.restype = None
         self.lock = threading.Lock()
         self._init_args = (AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path.encode(), espeakINITIALIZE_DONT_EXIT)
-        self._chunks: list[np.ndarray] = []
+        self._chunks: list[bytes] = []
         self._events: list[tuple[int, int, int, int]] = []
         self._callback = _SynthCallback(self._on_audio)  # keep a reference: ctypes must not free it
         self.sample_rate = self.fresh.reset(self._initialize)
@@ -156,7 +156,7 @@ class _Engine:
 
     def _on_audio(self, wav, num_samples, events) -> int:
         if num_samples > 0:
-            self._chunks.append(np.ctypeslib.as_array(wav, shape=(num_samples,)).copy())
+            self._chunks.append(ctypes.string_at(wav, 2 * num_samples))  # ~75 calls per text: the cheapest copy
         i = 0
         while events[i].type != EVENT_LIST_TERMINATED:
             e = events[i]
@@ -164,10 +164,11 @@ class _Engine:
             i += 1
         return 0  # 0 = carry on
 
-    def synth(self, text: str, voice_name: str, rate: int, pitch: int, pitch_range: int):
+    def synth(self, text: str, voice_name: str, rate: int, pitch: int, pitch_range: int, fresh: bool = True):
         """-> (int16 samples, [(type, text_position, length, sample)]) for one text."""
         with self.lock:
-            self.fresh.reset(self._initialize)  # nothing of the previous text survives
+            if fresh:  # nothing of the previous text survives (False: espeak's own cost, for benchmarks only)
+                self.fresh.reset(self._initialize)
             if self.lib.espeak_SetVoiceByName(voice_name.encode()) != EE_OK:
                 raise ValueError(f"espeak does not know the voice {voice_name!r}")
             for param, value in ((espeakRATE, rate), (espeakPITCH, pitch), (espeakRANGE, pitch_range)):
@@ -180,7 +181,7 @@ class _Engine:
             rc = self.lib.espeak_Synth(buf, len(data), 0, 0, 0, espeakCHARS_UTF8 | espeakENDPAUSE, None, None)
             if rc != EE_OK:
                 raise RuntimeError(f"espeak_Synth failed with code {rc}")
-            audio = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int16)
+            audio = np.frombuffer(bytearray().join(self._chunks), dtype=np.int16)  # writable
             events = self._events
             self._chunks, self._events = [], []
             return audio, events
@@ -366,15 +367,19 @@ class EspeakBackend(TTSBackend):
         default_range: int = 50,
         isolate: bool = False,
         timeout_s: float = 120.0,
+        fresh_library: bool = True,
     ):
         """Every text starts from a freshly initialised espeak, so the same text and voice give the same
         samples either way. ``isolate=True`` renders in a long-lived helper process instead of this one:
-        a crash or a text that hangs longer than ``timeout_s`` costs the helper (restarted), not the caller."""
+        a crash or a text that hangs longer than ``timeout_s`` costs the helper (restarted), not the caller.
+        ``fresh_library=False`` skips the per-text reset (output then depends on earlier texts): only for measuring
+        what espeak-ng itself costs (``duplexgen bench``)."""
         self.default_rate = default_rate
         self.default_pitch = default_pitch
         self.default_range = default_range
         self.isolate = isolate
         self.timeout_s = timeout_s
+        self.fresh_library = fresh_library
 
     @property
     def engine(self) -> _Engine:
@@ -409,7 +414,7 @@ class EspeakBackend(TTSBackend):
         if self.isolate:
             samples, events = _synth_isolated(text, voice.name, rate, pitch, pitch_range, self.timeout_s)
         else:
-            samples, events = self.engine.synth(text, voice.name, rate, pitch, pitch_range)
+            samples, events = self.engine.synth(text, voice.name, rate, pitch, pitch_range, fresh=self.fresh_library)
         if len(samples) == 0:
             raise RejectError(f"espeak produced no audio for {text[:40]!r}", stage="tts")
         words = words_from_events(text, events, samples, self.sample_rate)
