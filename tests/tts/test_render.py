@@ -151,6 +151,17 @@ def test_cache_hit_returns_same_bytes(tmp_path):
     assert third.cache.stats() == {"hits": 0, "misses": 1} and np.array_equal(c.audio, a.audio)
 
 
+def test_disk_cache_is_off_for_espeak_unless_asked(tmp_path):
+    """An espeak render (~4 ms) costs less than writing its cache entry; other backends keep the cache."""
+    server = {"backend": "openai", "user_voices": ["alloy"], "agent_voice": "echo"}
+    assert build_renderer(TTSConfig(), cache_dir=str(tmp_path)).cache is None
+    assert build_renderer(TTSConfig(cache="on"), cache_dir=str(tmp_path)).cache is not None
+    assert build_renderer(TTSConfig(**server), cache_dir=str(tmp_path), backend=EspeakBackend()).cache is not None
+    assert build_renderer(TTSConfig(**server, cache="off"), cache_dir=str(tmp_path), backend=EspeakBackend()).cache is None
+    with pytest.raises(ValueError, match="tts.cache"):
+        TTSConfig(cache="sometimes")
+
+
 def test_long_text_limit_is_configurable(tmp_path):
     paragraph = ("This is a rather long paragraph that goes on and on about nothing in particular. " * 70)[:5000]
     with pytest.raises(RejectError, match="max_chars"):
