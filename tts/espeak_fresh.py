@@ -90,12 +90,17 @@ class FreshLibrary:
         self._dir = tempfile.mkdtemp(prefix="duplexgen-espeak-")
         self.path = os.path.join(self._dir, os.path.basename(lib_path))
         shutil.copyfile(lib_path, self.path)
-        self.lib = ctypes.CDLL(self.path, mode=os.RTLD_LOCAL)
+        try:
+            self.lib = ctypes.CDLL(self.path, mode=os.RTLD_LOCAL)
+        except OSError:  # e.g. a temp folder mounted noexec: share the installed library (still reset per text)
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self.path = lib_path
+            self.lib = ctypes.CDLL(self.path, mode=os.RTLD_LOCAL)
         with open(self.path, "rb") as f:
             image = f.read()
         with open("/proc/self/maps") as f:
             base = load_address(self.path, f.read())
-        # Once mapped, the file is no longer needed (and a crash must not leave copies behind).
+        # Once mapped, the copy is no longer needed (and a crash must not leave copies behind).
         shutil.rmtree(self._dir, ignore_errors=True)
         sections = elf_sections(image)
         data, bss = sections[".data"], sections[".bss"]
