@@ -190,6 +190,7 @@ def build_dataset(cfg: GenerateConfig, tasks: list[ChunkTask], plan: Optional[li
     import ray
     from ray.data import ActorPoolStrategy, TaskPoolStrategy
 
+    quiet_ray_data()
     cfg_dict = config_to_dict(cfg)
     items = [{"task": json.dumps(asdict(t))} for t in tasks]
     # One block per chunk so chunks spread over the actor pool instead of queueing in one block.
@@ -204,6 +205,19 @@ def build_dataset(cfg: GenerateConfig, tasks: list[ChunkTask], plan: Optional[li
             kwargs["compute"] = TaskPoolStrategy(size=spec.workers)
         ds = ds.map(fn, **kwargs)
     return ds
+
+
+def quiet_ray_data() -> None:
+    """Turn off Ray Data's progress bars, progress log lines and end-of-run stats: ``Progress`` prints a line per
+    shard instead, and on 2 cores they cost about half of the pipeline's marginal CPU on Ray (driver and workers;
+    16 vs 160 rows, twice each: 5.8-6.5 CPU s per 144 rows with them, 2.4-3.4 without; /work/notes/19-perf.md)."""
+    from ray.data import DataContext
+
+    ctx = DataContext.get_current()
+    ctx.enable_progress_bars = False
+    ctx.enable_operator_progress_bars = False
+    ctx.print_on_execution_start = False
+    ctx.enable_auto_log_stats = False
 
 
 def render_workers(cfg: GenerateConfig, needs_llm: bool) -> int:
