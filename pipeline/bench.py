@@ -511,8 +511,8 @@ def ray_process_kind(cmdline: list[str]) -> str:
 class TreeSampler(threading.Thread):
     """Samples CPU times and RSS of every descendant process (Ray's gcs/raylet/workers) every ``interval`` s.
 
-    A worker counts its own CPU plus its reaped children (espeak's forks); children of a worker are not
-    sampled on their own (they would count twice). CPU is counted from the first sample (processes left
+    A worker counts its own CPU plus its reaped children; children of a worker are not sampled on their own
+    (they would count twice once reaped; the bench's runs render espeak in the worker itself, with no child). CPU is counted from the first sample (processes left
     over from an earlier run in the same Ray session count only what they do now); a process that dies
     keeps its last sample, so up to ``interval`` s of a dying process is lost."""
 
@@ -545,7 +545,7 @@ class TreeSampler(threading.Thread):
             try:
                 with p.oneshot():
                     if p.ppid() in workers:
-                        continue  # a forked espeak render: counted in its worker's children times
+                        continue  # counted in its worker's children times once reaped
                     if self.kind.get(p.pid) != "worker":
                         self.kind[p.pid] = ray_process_kind(p.cmdline())
                     t = p.cpu_times()
