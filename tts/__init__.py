@@ -64,7 +64,7 @@ def build_quality_gate(cfg: TTSConfig):
 
 def build_renderer(cfg: TTSConfig, cache_dir: Optional[str] = None, backend: Optional[TTSBackend] = None) -> Renderer:
     """A Renderer for ``cfg``; ``cfg.cache_dir`` wins over ``cache_dir`` (the pipeline passes <output>/cache/tts).
-    No disk cache when ``cfg.cache`` is off, or auto with espeak (rendering is cheaper than writing the cache)."""
+    No disk cache when ``cfg.cache`` is false, or null with espeak (rendering is cheaper than writing the cache)."""
     options = RenderOptions(
         trim_threshold_db=cfg.trim_threshold_db,
         max_chars=cfg.max_chars,
@@ -74,7 +74,7 @@ def build_renderer(cfg: TTSConfig, cache_dir: Optional[str] = None, backend: Opt
     )
     gate = build_quality_gate(cfg)
     gate_name = f"{cfg.quality_gate}:{cfg.quality_max_wer}:{cfg.asr_model_path or ''}" if gate else ""
-    use_cache = cfg.cache == "on" or (cfg.cache == "auto" and cfg.backend != "espeak")
+    use_cache = cfg.cache if cfg.cache is not None else cfg.backend != "espeak"
     return Renderer(backend or build_backend(cfg), (cfg.cache_dir or cache_dir) if use_cache else None, options, gate, gate_name)
 
 

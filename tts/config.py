@@ -29,7 +29,7 @@ class TTSConfig:
     num_user_voices: int = help_field("espeak: how many distinct user voices to draw (language, variant, pitch, rate)", 64)
     user_pitch_range: list = help_field("espeak user pitch range [lo, hi] (0-100)", [30, 75])
     user_rate_range: list = help_field("espeak user rate range [lo, hi] in words per minute (80-450)", [140, 200])
-    cache: str = help_field("render cache on disk: auto (on for every backend but espeak, whose ~4 ms renders cost less than writing the cache; finished shards are skipped on rerun anyway), on, off", "auto")
+    cache: Optional[bool] = help_field("render cache on disk: true, false, or null = every backend but espeak (an espeak render, ~4 ms, costs less than writing its cache entry; a rerun skips finished shards anyway)", None)
     cache_dir: Optional[str] = help_field("render cache folder; null = <output_dir>/cache/tts", None)
     trim_threshold_db: float = help_field("trim frames quieter than this many dB below the loudest 10 ms frame", -45.0)
     max_chars: int = help_field("reject turns longer than this many characters (after cleaning)", 1000)
@@ -55,8 +55,6 @@ class TTSConfig:
     def __post_init__(self):
         if self.backend not in BACKENDS:
             raise ValueError(f"tts.backend must be one of {BACKENDS}, got {self.backend!r}")
-        if self.cache not in ("auto", "on", "off"):
-            raise ValueError(f"tts.cache must be auto, on or off, got {self.cache!r}")
         if self.quality_gate not in QUALITY_GATES:
             raise ValueError(f"tts.quality_gate must be one of {QUALITY_GATES}, got {self.quality_gate!r}")
         if self.quality_gate == "nemo" and not self.asr_model_path:
