@@ -66,7 +66,7 @@ class BenchConfig:
     ray_rows: int = help_field("rows N of the Ray runs (1 vs 2 workers, and N vs 10N)", 16)
     shard_size: int = help_field("rows per shard in every run", 8)
     repeats: int = help_field("repeats of every small measurement (medians are reported)", 3)
-    ray_repeats: int = help_field("repeats of the N-row Ray runs (the 10N run runs once)", 2)
+    ray_repeats: int = help_field("repeats of the Ray runs (N rows with 1 and 2 workers, 10N rows with 2; interleaved)", 2)
     big_rows: int = help_field("rows of the large source file for the read-offset measurement", ALPACA_ROWS)
     seed: int = help_field("generation seed", 1234)
     gpu_tts_rtf: float = help_field("projection only: seconds of speech one GPU TTS server makes per second (an input: no GPU here)", 100.0)
@@ -327,8 +327,9 @@ EFFICIENCY_RUNS = {
 }
 
 
-def bench_in_process(cfg: BenchConfig, work: Path, source: Path) -> tuple[dict, dict]:
-    """Sections ``efficiency`` (in-process part) and ``stages``: interleaved repeats, medians."""
+def bench_in_process(cfg: BenchConfig, work: Path, source: Path) -> tuple[dict, dict, list]:
+    """Sections ``efficiency`` (in-process part) and ``stages``: interleaved repeats, medians; also the
+    pipeline's synthesis calls (text, voice), replayed next to the Ray runs."""
     # Warm-up: imports, Arrow cache of the source file, espeak's data files.
     run_in_process(generate_overrides(work / "warmup", source, 1, cfg))
     runs: dict[str, list[dict]] = {k: [] for k in EFFICIENCY_RUNS}
@@ -377,7 +378,7 @@ def bench_in_process(cfg: BenchConfig, work: Path, source: Path) -> tuple[dict, 
     }
     stages = stage_table(stage_runs, table["pipeline_default"]["cpu_s"], table["pipeline_default"]["wall_s"])
     stages["command"] = efficiency["commands"]["pipeline_default"] + "   (timers wrapped around the stage functions)"
-    return efficiency, stages
+    return efficiency, stages, runs["pipeline_default"][0]["synth_calls"]
 
 
 def speech_stats(shard_root: Path) -> dict[str, float]:
@@ -590,7 +591,7 @@ def measured_generate(overrides: list[str]) -> dict[str, Any]:
 
     cfg = load_bench_generate_config(overrides)
     shutil.rmtree(cfg.output_dir, ignore_errors=True)
-    sampler = TreeSampler(interval=0.5)
+    sampler = TreeSampler(interval=0.2)  # a process that exits loses at most its last interval
     w_start, c_start, rss_start = time.perf_counter(), cpu_seconds(), peak_rss_mb()
     sampler.start()
     init_ray(cfg)
@@ -611,18 +612,38 @@ def measured_generate(overrides: list[str]) -> dict[str, Any]:
 
 def child_generate(spec_path: str) -> int:
     """Entry point of measured Ray runs in a fresh process: one run per process gives the driver's own peak
-    RSS; several runs (``--tiny``) share one Ray session to save start-up time."""
+    RSS; several runs (``--tiny``) share one Ray session to save start-up time. After the runs, espeak-ng alone
+    replays the in-process run's synthesis calls here too: the limit measured minutes apart can differ by tens
+    of percent on a shared machine, so each Ray figure is compared with a limit measured next to it."""
     spec = json.loads(Path(spec_path).read_text())
     results = [measured_generate(ov) for ov in spec["runs"]]
     import ray
 
     ray.shutdown()
+    calls = [(text, voice_from_json(v)) for text, v in spec.get("espeak_calls", [])]
+    if calls:
+        limit = replay_espeak(calls, fresh_library=False)
+        for r in results:
+            r["espeak_limit_cpu_s"] = limit["cpu_s"]
     Path(spec["result"]).write_text(json.dumps(results))
     return 0
 
 
-def run_ray_child(work: Path, name: str, runs: list[list[str]], timeout_s: float = 1200) -> list[dict[str, Any]]:
-    spec = {"runs": runs, "result": str(work / f"{name}.result.json")}
+def voice_to_json(voice) -> list:
+    return [voice.name, voice.backend, [list(kv) for kv in voice.params]]
+
+
+def voice_from_json(data: list):
+    from duplexgen.tts.base import Voice
+
+    name, backend, params = data
+    return Voice(name, backend, tuple(tuple(kv) for kv in params))
+
+
+def run_ray_child(work: Path, name: str, runs: list[list[str]], timeout_s: float = 1200,
+                  espeak_calls: Optional[list] = None) -> list[dict[str, Any]]:
+    spec = {"runs": runs, "result": str(work / f"{name}.result.json"),
+            "espeak_calls": [(text, voice_to_json(v)) for text, v in espeak_calls or []]}
     spec_path = work / f"{name}.spec.json"
     spec_path.write_text(json.dumps(spec))
     log = work / f"{name}.log"
@@ -634,9 +655,9 @@ def run_ray_child(work: Path, name: str, runs: list[list[str]], timeout_s: float
     return json.loads(Path(spec["result"]).read_text())
 
 
-def bench_ray(cfg: BenchConfig, work: Path, source: Path, sections: set[str]) -> dict[str, Any]:
-    """1 vs 2 workers on N rows (interleaved repeats) and 2 workers on 10N rows, each run in a fresh process
-    (``--tiny``: all in one process and one Ray session)."""
+def bench_ray(cfg: BenchConfig, work: Path, source: Path, sections: set[str], espeak_calls: Optional[list] = None) -> dict[str, Any]:
+    """1 vs 2 workers on N rows and 2 workers on 10N rows, repeats interleaved, each run in a fresh process
+    (``--tiny``: all in one process and one Ray session); ``espeak_calls`` are replayed in each process after its run."""
     n, big = cfg.ray_rows, 10 * cfg.ray_rows
     base = {"ray.num_cpus": 2}
     plan: list[tuple[str, list[str]]] = []
@@ -644,11 +665,11 @@ def bench_ray(cfg: BenchConfig, work: Path, source: Path, sections: set[str]) ->
     for rep in range(cfg.ray_repeats):
         for w in worker_counts:
             plan.append((f"N_{w}w", generate_overrides(work / f"ray_N_{w}w", source, n, cfg, **base, **{"ray.render_workers": w})))
-    plan.append(("10N_2w", generate_overrides(work / "ray_10N_2w", source, big, cfg, **base, **{"ray.render_workers": 2})))
+        plan.append(("10N_2w", generate_overrides(work / "ray_10N_2w", source, big, cfg, **base, **{"ray.render_workers": 2})))
     if cfg.tiny:
-        results = run_ray_child(work, "ray_all", [ov for _, ov in plan])
+        results = run_ray_child(work, "ray_all", [ov for _, ov in plan], espeak_calls=espeak_calls)
     else:
-        results = [run_ray_child(work, f"{name}_{i}", [ov])[0] for i, (name, ov) in enumerate(plan)]
+        results = [run_ray_child(work, f"{name}_{i}", [ov], espeak_calls=espeak_calls)[0] for i, (name, ov) in enumerate(plan)]
     runs: dict[str, list[dict]] = {}
     for (name, _), r in zip(plan, results):
         runs.setdefault(name, []).append(r)
@@ -662,6 +683,8 @@ def bench_ray(cfg: BenchConfig, work: Path, source: Path, sections: set[str]) ->
         table[name]["command"] = rs[0]["command"]
         table[name]["wall_after_ray_init_s_all"] = [round(r["wall_after_ray_init_s"], 2) for r in rs]
         table[name]["total_cpu_s_all"] = [round(r["total_cpu_s"], 2) for r in rs]
+        if "espeak_limit_cpu_s" in rs[0]:
+            table[name]["espeak_limit_cpu_s_all"] = [round(r["espeak_limit_cpu_s"], 3) for r in rs]
     return {"rows_N": n, "rows_10N": big, "runs": table, "one_process": cfg.tiny,
             "shard_dir": str(work / "ray_10N_2w" / "shards" / "alpaca")}
 
@@ -743,25 +766,32 @@ def _run_sections(cfg: BenchConfig, out: Path, work: Path) -> dict[str, Any]:
         laps[name] = round(time.perf_counter() - t0 - sum(laps.values()), 1)
     res: dict[str, Any] = {"machine": machine_facts(), "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()}}
     source = write_synthetic_alpaca(work / "alpaca_synthetic.json", max(cfg.rows, 10 * cfg.ray_rows))
+    calls: list = []
     write_bench_config(work)
     if sections & {"efficiency", "stages"}:
-        eff, stages = bench_in_process(cfg, work, source)
+        eff, stages, calls = bench_in_process(cfg, work, source)
         if "efficiency" in sections:
             res["efficiency"] = eff
         if "stages" in sections:
             res["stages"] = stages
         lap("efficiency+stages")
     if sections & {"scaling", "memory"}:
-        ray_res = bench_ray(cfg, work, source, sections)
+        ray_res = bench_ray(cfg, work, source, sections, espeak_calls=calls if "efficiency" in res else None)
         two, big = ray_res["runs"]["N_2w"], ray_res["runs"]["10N_2w"]
         if "efficiency" in res:
             eff = res["efficiency"]
             ray_rate = round(big["hours"] / (big["total_cpu_s"] / 3600), 1)
-            limit_rate = eff["runs"]["espeak_in_process"]["conv_hours_per_core_hour"]
+            # espeak alone on the same calls, replayed in each Ray run's process right after the run (the machine's
+            # speed drifts over minutes); the in-process limit only when the children measured none.
+            limits = [c for r in ray_res["runs"].values() for c in r.get("espeak_limit_cpu_s_all", [])]
+            limit_rate = (round(eff["conversation_hours"] / (median(limits) / 3600), 1) if limits
+                          else eff["runs"]["espeak_in_process"]["conv_hours_per_core_hour"])
             eff["ray"] = {"conv_hours_per_core_hour": ray_rate, "overhead_vs_espeak": round(1 - ray_rate / limit_rate, 3),
-                          **ray_steady_state(two, big, limit_rate), "command_N": two["command"], "command": big["command"],
-                          "note": "10N-row Ray run (2 workers) vs espeak alone on the in-process rows; marginal = from the "
-                                  "difference of the N and 10N runs; start-up = every CPU figure extrapolated to 0 rows"}
+                          **ray_steady_state(two, big, limit_rate), "espeak_limit_conv_hours_per_core_hour": limit_rate,
+                          "espeak_limit_cpu_s_all": limits, "command_N": two["command"], "command": big["command"],
+                          "note": "Ray runs (2 workers) vs espeak alone replaying the in-process run's synthesis calls in each Ray "
+                                  "run's process after the run (median); marginal = from the difference of the N and 10N runs; "
+                                  "start-up = every CPU figure extrapolated to 0 rows"}
             eff["headline"]["ray_overhead_vs_espeak"] = eff["ray"]["overhead_vs_espeak"]
             eff["headline"]["ray_marginal_overhead_vs_espeak"] = eff["ray"]["marginal_overhead_vs_espeak"]
             eff["headline"]["ray_startup_cpu_s"] = eff["ray"]["startup_cpu_s"]
@@ -822,6 +852,8 @@ def format_markdown(res: dict[str, Any]) -> str:
             parts.append("### Ray steady state and start-up\n\n"
                          + markdown_table(["figure", "value"], [
                              ["marginal conversation h per core-h (10N minus N)", r["marginal_conv_hours_per_core_hour"]],
+                             ["espeak-ng alone, same calls, replayed in the Ray runs' processes: conversation h per core-h",
+                              r["espeak_limit_conv_hours_per_core_hour"]],
                              ["marginal overhead vs espeak alone", f"{r['marginal_overhead_vs_espeak']:.1%}"],
                              ["start-up CPU s, all processes (extrapolated to 0 rows)", r["startup_cpu_s"]],
                              ["  of which driver", r["startup_driver_cpu_s"]], ["  of which Ray workers", r["startup_worker_cpu_s"]],
