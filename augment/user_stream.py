@@ -27,7 +27,6 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 import soxr
-from scipy.signal import fftconvolve
 
 from duplexgen.augment.config import UserStreamConfig
 from duplexgen.augment.plan import rng_for
@@ -180,6 +179,8 @@ def simulate_rir(sr: int, rt60: float, drr_db: float, rng: np.random.Generator) 
 
 def apply_reverb(x: np.ndarray, rir: np.ndarray) -> np.ndarray:
     """Convolve with an RIR, keep the original length (the tail past the end is cut)."""
+    from scipy.signal import fftconvolve  # here, not at import: scipy.signal costs ~1 s of start-up per worker
+
     return fftconvolve(x, rir, mode="full")[: len(x)].astype(np.float32)
 
 

@@ -25,7 +25,10 @@ def resample(audio: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
 
 def quantize_int16(audio: np.ndarray) -> np.ndarray:
     """float in [-1, 1] -> int16 samples (rounded, clipped): the precision FLAC stores, so a FLAC round trip is exact."""
-    return np.clip(np.round(np.asarray(audio, np.float64) * 32768.0), -32768, 32767).astype(np.int16)
+    x = np.asarray(audio, np.float64) * 32768.0  # one float64 buffer, rounded and clipped in place
+    np.rint(x, out=x)  # what np.round does with 0 decimals: half to even
+    np.clip(x, -32768, 32767, out=x)
+    return x.astype(np.int16)
 
 
 def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:

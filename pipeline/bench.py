@@ -5,9 +5,11 @@ Every figure is measured on this machine in one invocation, so that ratios (pipe
 + every Ray process, sampled with psutil) gives the per-core-hour figures; wall time gives throughput;
 peak RSS gives memory. Sections (``--only`` picks some):
 
-* ``efficiency`` -- conversation hours per core-hour of the whole pipeline (in-process and on Ray)
-  against espeak-ng alone replaying exactly the synthesis calls the pipeline made (the physical limit
-  of this backend), with ``tts.espeak_isolate`` on (default) and off.
+* ``efficiency`` -- conversation hours per core-hour of the whole pipeline (in-process and on Ray; on Ray
+  also the steady state, from the difference of an N-row and a 10N-row run, and the fixed start-up) against
+  espeak-ng alone replaying exactly the synthesis calls the pipeline made without any reset (the physical
+  limit of this backend); also the default per-text fresh-library reset alone and ``tts.espeak_isolate=true``
+  (a helper process), and a projection of the shipped 26.7k-hour mixture on a 64-core cluster.
 * ``stages``     -- where the pipeline's CPU goes: the real stage code runs in-process
   (``generate(cfg, ray_data=False)``) with timers wrapped around its functions at run time (no hook
   in the pipeline code; exclusive times, nested calls subtracted).
@@ -64,9 +66,10 @@ class BenchConfig:
     ray_rows: int = help_field("rows N of the Ray runs (1 vs 2 workers, and N vs 10N)", 16)
     shard_size: int = help_field("rows per shard in every run", 8)
     repeats: int = help_field("repeats of every small measurement (medians are reported)", 3)
-    ray_repeats: int = help_field("repeats of the N-row Ray runs (the 10N run runs once)", 2)
+    ray_repeats: int = help_field("repeats of the Ray runs (N rows with 1 and 2 workers, 10N rows with 2; interleaved)", 2)
     big_rows: int = help_field("rows of the large source file for the read-offset measurement", ALPACA_ROWS)
     seed: int = help_field("generation seed", 1234)
+    gpu_tts_rtf: float = help_field("projection only: seconds of speech one GPU TTS server makes per second (an input: no GPU here)", 100.0)
     keep_work: bool = help_field("keep the scratch runs under OUT/work", False)
 
     def __post_init__(self):
@@ -78,6 +81,8 @@ class BenchConfig:
         for k in ("rows", "ray_rows", "shard_size", "repeats", "ray_repeats", "big_rows"):
             if getattr(self, k) < 1:
                 raise ValueError(f"bench.{k} must be >= 1, got {getattr(self, k)}")
+        if not self.gpu_tts_rtf > 0:
+            raise ValueError(f"bench.gpu_tts_rtf must be > 0 (seconds of speech per second of one GPU server), got {self.gpu_tts_rtf}")
 
     @classmethod
     def tiny_sizes(cls, **kw) -> "BenchConfig":
@@ -90,7 +95,7 @@ class BenchConfig:
 
 
 def cpu_seconds() -> float:
-    """CPU seconds of this process, its reaped children and its espeak zygote with the renders it forked."""
+    """CPU seconds of this process, its reaped children and its espeak helper process (``tts.espeak_isolate``)."""
     from duplexgen.tts.espeak import helper_cpu_seconds
 
     return process_cpu_seconds() + helper_cpu_seconds()
@@ -140,8 +145,6 @@ class StageTimers:
 
 def stage_targets() -> list[tuple[str, Any, str]]:
     """(label, owner, attribute) of every function timed in the stage breakdown, in pipeline order."""
-    import lhotse.shar.writers.audio as lhotse_audio_writer
-
     import duplexgen.augment as augment_pkg
     import duplexgen.pipeline.generate as generate_mod
     import duplexgen.pipeline.index as index_mod
@@ -151,6 +154,7 @@ def stage_targets() -> list[tuple[str, Any, str]]:
     import duplexgen.tts.espeak as espeak_mod
     import duplexgen.tts.render as render_mod
     from duplexgen.tts.cache import RenderCache
+    from duplexgen.tts.espeak_fresh import FreshLibrary
 
     assemble_mod = sys.modules["duplexgen.augment.assemble"]  # the package attribute is the function
     return [
@@ -159,6 +163,7 @@ def stage_targets() -> list[tuple[str, Any, str]]:
         ("llm", stages_mod.LLMChunkStage, "process"),
         ("augment: plan (text)", augment_pkg, "plan_conversation"),
         ("tts: espeak synthesis", espeak_mod.EspeakBackend, "synthesize"),
+        ("tts: espeak reset (fresh library per text)", FreshLibrary, "reset"),
         ("tts: word timings", espeak_mod, "words_from_events"),
         ("tts: levels + trim", render_mod, "check_levels"),
         ("tts: levels + trim", render_mod, "trim_silence"),
@@ -169,10 +174,9 @@ def stage_targets() -> list[tuple[str, Any, str]]:
         ("tts: renderer other (clean, quantize)", render_mod.Renderer, "render"),
         ("assembly: layout, barge-in, backchannels", augment_pkg, "assemble"),
         ("augmentation: user stream", assemble_mod, "augment_user_stream"),
-        ("cut: in-memory WAV + supervisions", shards_mod, "assembled_to_cut"),
-        ("cut: in-memory WAV + supervisions", shards_mod, "memory_recording"),
-        ("FLAC encoding", lhotse_audio_writer, "save_audio"),
-        ("shard writing: tar, WAV decode, fsync, rename", shards_mod, "write_shard"),
+        ("cut: supervisions + int16 streams", shards_mod, "shard_cut"),
+        ("FLAC encoding", shards_mod, "flac_bytes"),
+        ("shard writing: tar, gzip, fsync, rename", shards_mod, "write_shard"),
         ("manifest entry", stages_mod, "write_manifest_entry"),
         ("audio stage other (cut stats, JSON)", stages_mod.AudioStage, "process"),
         ("driver: summary, index, NeMo cfg", summary_mod, "summarize"),
@@ -298,11 +302,12 @@ def run_in_process(overrides: list[str], record_synth: bool = False) -> dict[str
             "rejects": summary["rejects"], "timers": timers, "synth_calls": calls, "output_dir": cfg.output_dir}
 
 
-def replay_espeak(calls: list[tuple[str, Any]], isolate: bool) -> dict[str, Any]:
-    """espeak-ng alone: the same synthesize(text, voice) calls the pipeline made, nothing around them."""
+def replay_espeak(calls: list[tuple[str, Any]], fresh_library: bool) -> dict[str, Any]:
+    """espeak-ng alone: the same synthesize(text, voice) calls the pipeline made, nothing around them, in this
+    process; ``fresh_library=False`` is espeak-ng's own cost (the limit), True adds the per-text reset."""
     from duplexgen.tts.espeak import EspeakBackend
 
-    backend = EspeakBackend(isolate=isolate)
+    backend = EspeakBackend(isolate=False, fresh_library=fresh_library)
     w0, c0 = time.perf_counter(), cpu_seconds()
     audio_s = 0.0
     for text, voice in calls:
@@ -313,25 +318,36 @@ def replay_espeak(calls: list[tuple[str, Any]], isolate: bool) -> dict[str, Any]
     return {"wall_s": time.perf_counter() - w0, "cpu_s": cpu_seconds() - c0, "speech_s": audio_s, "calls": len(calls)}
 
 
-def bench_in_process(cfg: BenchConfig, work: Path, source: Path) -> tuple[dict, dict]:
-    """Sections ``efficiency`` (in-process part) and ``stages``: interleaved repeats, medians."""
+#: Efficiency runs: key -> row label of the table.
+EFFICIENCY_RUNS = {
+    "pipeline_default": "pipeline in-process, default (espeak in this process, fresh library per text)",
+    "pipeline_espeak_helper": "pipeline in-process, tts.espeak_isolate=true (espeak in a helper process)",
+    "espeak_fresh": "espeak-ng alone, fresh library per text (what the pipeline's renders cost)",
+    "espeak_in_process": "espeak-ng alone, no reset (the limit)",
+}
+
+
+def bench_in_process(cfg: BenchConfig, work: Path, source: Path) -> tuple[dict, dict, list]:
+    """Sections ``efficiency`` (in-process part) and ``stages``: interleaved repeats, medians; also the
+    pipeline's synthesis calls (text, voice), replayed next to the Ray runs."""
     # Warm-up: imports, Arrow cache of the source file, espeak's data files.
     run_in_process(generate_overrides(work / "warmup", source, 1, cfg))
-    runs: dict[str, list[dict]] = {"pipeline_isolated": [], "pipeline_in_process_espeak": [], "espeak_isolated": [], "espeak_in_process": []}
+    runs: dict[str, list[dict]] = {k: [] for k in EFFICIENCY_RUNS}
     overrides = {
-        "pipeline_isolated": generate_overrides(work / "inproc", source, cfg.rows, cfg, **{"tts.espeak_isolate": "true"}),
-        "pipeline_in_process_espeak": generate_overrides(work / "inproc", source, cfg.rows, cfg, **{"tts.espeak_isolate": "false"}),
+        "pipeline_default": generate_overrides(work / "inproc", source, cfg.rows, cfg),
+        "pipeline_espeak_helper": generate_overrides(work / "inproc", source, cfg.rows, cfg, **{"tts.espeak_isolate": "true"}),
     }
     stage_runs = []
     for _ in range(cfg.repeats):
-        iso = run_in_process(overrides["pipeline_isolated"], record_synth=True)
-        runs["pipeline_isolated"].append(iso)
-        stage_runs.append(iso["timers"])
-        runs["pipeline_in_process_espeak"].append(run_in_process(overrides["pipeline_in_process_espeak"]))
-        runs["espeak_isolated"].append(replay_espeak(iso["synth_calls"], isolate=True))
-        runs["espeak_in_process"].append(replay_espeak(iso["synth_calls"], isolate=False))
-    hours = runs["pipeline_isolated"][0]["hours"]
+        default = run_in_process(overrides["pipeline_default"], record_synth=True)
+        runs["pipeline_default"].append(default)
+        stage_runs.append(default["timers"])
+        runs["pipeline_espeak_helper"].append(run_in_process(overrides["pipeline_espeak_helper"]))
+        runs["espeak_fresh"].append(replay_espeak(default["synth_calls"], fresh_library=True))
+        runs["espeak_in_process"].append(replay_espeak(default["synth_calls"], fresh_library=False))
+    hours = runs["pipeline_default"][0]["hours"]
     speech_h = runs["espeak_in_process"][0]["speech_s"] / 3600
+    speech = speech_stats(Path(runs["pipeline_default"][-1]["output_dir"]) / "shards")
 
     def summary(name: str) -> dict[str, Any]:
         rs = runs[name]
@@ -340,32 +356,119 @@ def bench_in_process(cfg: BenchConfig, work: Path, source: Path) -> tuple[dict, 
                 "conv_hours_per_core_hour": round(hours / (cpu / 3600), 1), "realtime_x_per_core": round(hours * 3600 / cpu, 1)}
 
     table = {name: summary(name) for name in runs}
-    limit, limit_iso = table["espeak_in_process"]["cpu_s"], table["espeak_isolated"]["cpu_s"]
-    pipe, pipe_fast = table["pipeline_isolated"]["cpu_s"], table["pipeline_in_process_espeak"]["cpu_s"]
+    limit, fresh = table["espeak_in_process"]["cpu_s"], table["espeak_fresh"]["cpu_s"]
+    pipe, pipe_helper = table["pipeline_default"]["cpu_s"], table["pipeline_espeak_helper"]["cpu_s"]
     # Paired per-repeat ratios are steadier than ratios of medians on a shared machine.
-    overhead_pairs = [1 - e["cpu_s"] / p["cpu_s"] for e, p in zip(runs["espeak_in_process"], runs["pipeline_isolated"])]
+    overhead_pairs = [1 - e["cpu_s"] / p["cpu_s"] for e, p in zip(runs["espeak_in_process"], runs["pipeline_default"])]
     efficiency = {
-        "rows": cfg.rows, "conversations": runs["pipeline_isolated"][0]["conversations"], "conversation_hours": round(hours, 5),
+        "rows": cfg.rows, "conversations": runs["pipeline_default"][0]["conversations"], "conversation_hours": round(hours, 5),
         "speech_hours_synthesised": round(speech_h, 5), "synthesize_calls": runs["espeak_in_process"][0]["calls"],
-        "runs": table,
+        "runs": table, "speech": speech,
         "commands": {k: generate_command(v) + " --no-ray" for k, v in overrides.items()},
         "headline": {
-            "pipeline_conv_hours_per_core_hour": table["pipeline_isolated"]["conv_hours_per_core_hour"],
+            "pipeline_conv_hours_per_core_hour": table["pipeline_default"]["conv_hours_per_core_hour"],
             "espeak_alone_conv_hours_per_core_hour": table["espeak_in_process"]["conv_hours_per_core_hour"],
             "pipeline_overhead_vs_espeak": round(1 - limit / pipe, 3),
             "pipeline_overhead_vs_espeak_paired_median": round(median(overhead_pairs), 3),
-            "pipeline_overhead_vs_isolated_espeak": round(1 - limit_iso / pipe, 3),
-            "pipeline_overhead_no_isolation": round(1 - limit / pipe_fast, 3),
-            "isolation_cost_espeak_alone_x": round(limit_iso / limit, 2),
-            "isolation_cost_pipeline_x": round(pipe / pipe_fast, 2),
+            "pipeline_efficiency_vs_espeak": round(limit / pipe, 3),
+            "fresh_library_cost_espeak_x": round(fresh / limit, 3),
+            "pipeline_overhead_espeak_helper": round(1 - limit / pipe_helper, 3),
+            "espeak_helper_cost_pipeline_x": round(pipe_helper / pipe, 2),
         },
     }
-    stages = stagemarkdown_table(stage_runs, table["pipeline_isolated"]["cpu_s"], table["pipeline_isolated"]["wall_s"])
-    stages["command"] = efficiency["commands"]["pipeline_isolated"] + "   (timers wrapped around the stage functions)"
-    return efficiency, stages
+    stages = stage_table(stage_runs, table["pipeline_default"]["cpu_s"], table["pipeline_default"]["wall_s"])
+    stages["command"] = efficiency["commands"]["pipeline_default"] + "   (timers wrapped around the stage functions)"
+    return efficiency, stages, runs["pipeline_default"][0]["synth_calls"]
 
 
-def stagemarkdown_table(timer_runs: list[StageTimers], total_cpu: float, total_wall: float) -> dict[str, Any]:
+def speech_stats(shard_root: Path) -> dict[str, float]:
+    """Per role: seconds of speech (supervisions) and characters of text in the shards, and the conversation
+    seconds, read from the cut manifests (for the projection: speech and LLM text per conversation hour)."""
+    import gzip
+
+    out = {"conversation_s": 0.0, "user_speech_s": 0.0, "agent_speech_s": 0.0, "user_chars": 0, "agent_chars": 0}
+    for path in sorted(shard_root.rglob("cuts.*.jsonl.gz")):
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            for line in f:
+                cut = json.loads(line)
+                out["conversation_s"] += cut["duration"]
+                for sup in cut["supervisions"]:
+                    role = "agent" if sup["speaker"] == "agent" else "user"
+                    out[f"{role}_speech_s"] += sup["duration"]
+                    out[f"{role}_chars"] += len(sup.get("text") or "")
+    return {k: round(v, 3) for k, v in out.items()}
+
+
+def ray_steady_state(small: dict[str, Any], big: dict[str, Any], limit_rate: float) -> dict[str, Any]:
+    """Marginal cost on Ray from two run sizes: the difference of their CPU seconds and conversation hours (fixed
+    start-up cancels), and the start-up itself (each CPU figure extrapolated to zero rows)."""
+    dh = big["hours"] - small["hours"]
+    marginal = dh / ((big["total_cpu_s"] - small["total_cpu_s"]) / 3600)
+
+    def intercept(key: str) -> float:
+        return round(small[key] - small["hours"] * (big[key] - small[key]) / dh, 2)
+
+    return {"marginal_conv_hours_per_core_hour": round(marginal, 1), "marginal_overhead_vs_espeak": round(1 - marginal / limit_rate, 3),
+            "marginal_efficiency_vs_espeak": round(marginal / limit_rate, 3),
+            "startup_cpu_s": intercept("total_cpu_s"), "startup_driver_cpu_s": intercept("driver_cpu_s"),
+            "startup_worker_cpu_s": intercept("worker_cpu_s"), "startup_ray_system_cpu_s": intercept("ray_system_cpu_s")}
+
+
+#: The shipped mixture the projection sizes, and the cluster it assumes.
+PROJECTION_CONFIG = "salm_duplex_mixture"
+PROJECTION_CORES = 64
+#: Characters per LLM token for English text (BPE tokenizers average about 4).
+CHARS_PER_TOKEN = 4.0
+
+
+def projection(ray: dict[str, Any], limit_rate: float, speech: dict[str, float], gpu_tts_rtf: float,
+               cores: int = PROJECTION_CORES, config: str = PROJECTION_CONFIG) -> dict[str, Any]:
+    """Core-hours, wall time, GPU-hours and LLM tokens for the shipped mixture, from the measured per-core figures.
+
+    Per conversation hour (Ray steady state, Alpaca rows, both sides spoken by espeak): ``pipeline`` core-hours,
+    of which ``tts`` is espeak-ng alone and ``other`` the rest. A text source costs ``pipeline``; ASR-QA (real
+    user speech, LLM-written agent turns) costs ``other`` + ``tts`` x the agent's share of the speech; real
+    conversations cost ``other`` (no TTS). With a GPU TTS server the CPU side is ``other`` for every source and
+    the server needs the synthesised speech hours / ``gpu_tts_rtf`` GPU-hours (an input, not measured here).
+    LLM output tokens: the characters of the LLM-written turns (agent turns of ASR-QA, both sides of topic
+    dialogs) per hour as measured in the bench's conversations, / ``CHARS_PER_TOKEN``; prompts come on top."""
+    from duplexgen.pipeline.config import load_generate_config
+    from duplexgen.recipes import get_recipe
+
+    pipeline = 1 / ray["marginal_conv_hours_per_core_hour"]
+    tts = 1 / limit_rate
+    other = max(pipeline - tts, 0.0)
+    conv = max(speech["conversation_s"], 1e-9)
+    speech_per_h = (speech["user_speech_s"] + speech["agent_speech_s"]) / conv
+    agent_share = speech["agent_speech_s"] / max(speech["user_speech_s"] + speech["agent_speech_s"], 1e-9)
+    chars_per_speech_h = (speech["user_chars"] + speech["agent_chars"]) / max(speech["user_speech_s"] + speech["agent_speech_s"], 1e-9) * 3600
+    cfg = load_generate_config(config, [])
+    rows = []
+    for src in cfg.sources:
+        hours = (src.hours or 0.0) * cfg.mixture_scale
+        recipe = get_recipe(src.recipe)
+        if src.recipe == "real_conversations":
+            tts_fraction, llm_fraction = 0.0, 0.0
+        elif recipe.needs_audio:  # real user speech, spoken agent turns
+            tts_fraction, llm_fraction = agent_share, agent_share if recipe.needs_llm else 0.0
+        else:
+            tts_fraction, llm_fraction = 1.0, 1.0 if recipe.needs_llm else 0.0
+        tts_h = hours * speech_per_h * tts_fraction
+        espeak_core_h = hours * (other + tts * tts_fraction)
+        tokens = hours * speech_per_h * llm_fraction * chars_per_speech_h / CHARS_PER_TOKEN
+        rows.append({"source": src.name, "recipe": src.recipe, "hours": hours, "tts_speech_hours": round(tts_h, 1),
+                     "llm_output_tokens_M": round(tokens / 1e6, 1), "espeak_core_hours": round(espeak_core_h, 1),
+                     "espeak_wall_h": round(espeak_core_h / cores, 2), "gpu_server_cpu_core_hours": round(hours * other, 1),
+                     "gpu_server_wall_h": round(max(hours * other / cores, tts_h / gpu_tts_rtf), 2), "gpu_hours": round(tts_h / gpu_tts_rtf, 1)})
+    total = {k: round(sum(r[k] for r in rows), 1) for k in rows[0] if isinstance(rows[0][k], (int, float))}
+    total["espeak_wall_h"] = round(total["espeak_core_hours"] / cores, 2)
+    return {"config": config, "cores": cores, "gpu_tts_rtf": gpu_tts_rtf, "rows": rows, "total": total,
+            "per_conversation_hour": {"pipeline_core_h": round(pipeline, 5), "espeak_core_h": round(tts, 5), "other_core_h": round(other, 5),
+                                      "speech_h": round(speech_per_h, 3), "agent_share_of_speech": round(agent_share, 3),
+                                      "llm_chars_per_speech_h": round(chars_per_speech_h)}}
+
+
+def stage_table(timer_runs: list[StageTimers], total_cpu: float, total_wall: float) -> dict[str, Any]:
     labels = list(dict.fromkeys(label for label, _, _ in stage_targets()))
     rows = []
     for label in labels:
@@ -409,8 +512,8 @@ def ray_process_kind(cmdline: list[str]) -> str:
 class TreeSampler(threading.Thread):
     """Samples CPU times and RSS of every descendant process (Ray's gcs/raylet/workers) every ``interval`` s.
 
-    A worker counts its own CPU plus its reaped children (espeak's forks); children of a worker are not
-    sampled on their own (they would count twice). CPU is counted from the first sample (processes left
+    A worker counts its own CPU plus its reaped children; children of a worker are not sampled on their own
+    (they would count twice once reaped; the bench's runs render espeak in the worker itself, with no child). CPU is counted from the first sample (processes left
     over from an earlier run in the same Ray session count only what they do now); a process that dies
     keeps its last sample, so up to ``interval`` s of a dying process is lost."""
 
@@ -443,7 +546,7 @@ class TreeSampler(threading.Thread):
             try:
                 with p.oneshot():
                     if p.ppid() in workers:
-                        continue  # a forked espeak render: counted in its worker's children times
+                        continue  # counted in its worker's children times once reaped
                     if self.kind.get(p.pid) != "worker":
                         self.kind[p.pid] = ray_process_kind(p.cmdline())
                     t = p.cpu_times()
@@ -488,7 +591,7 @@ def measured_generate(overrides: list[str]) -> dict[str, Any]:
 
     cfg = load_bench_generate_config(overrides)
     shutil.rmtree(cfg.output_dir, ignore_errors=True)
-    sampler = TreeSampler(interval=0.5)
+    sampler = TreeSampler(interval=0.2)  # a process that exits loses at most its last interval
     w_start, c_start, rss_start = time.perf_counter(), cpu_seconds(), peak_rss_mb()
     sampler.start()
     init_ray(cfg)
@@ -509,18 +612,38 @@ def measured_generate(overrides: list[str]) -> dict[str, Any]:
 
 def child_generate(spec_path: str) -> int:
     """Entry point of measured Ray runs in a fresh process: one run per process gives the driver's own peak
-    RSS; several runs (``--tiny``) share one Ray session to save start-up time."""
+    RSS; several runs (``--tiny``) share one Ray session to save start-up time. After the runs, espeak-ng alone
+    replays the in-process run's synthesis calls here too: the limit measured minutes apart can differ by tens
+    of percent on a shared machine, so each Ray figure is compared with a limit measured next to it."""
     spec = json.loads(Path(spec_path).read_text())
     results = [measured_generate(ov) for ov in spec["runs"]]
     import ray
 
     ray.shutdown()
+    calls = [(text, voice_from_json(v)) for text, v in spec.get("espeak_calls", [])]
+    if calls:
+        limit = replay_espeak(calls, fresh_library=False)
+        for r in results:
+            r["espeak_limit_cpu_s"] = limit["cpu_s"]
     Path(spec["result"]).write_text(json.dumps(results))
     return 0
 
 
-def run_ray_child(work: Path, name: str, runs: list[list[str]], timeout_s: float = 1200) -> list[dict[str, Any]]:
-    spec = {"runs": runs, "result": str(work / f"{name}.result.json")}
+def voice_to_json(voice) -> list:
+    return [voice.name, voice.backend, [list(kv) for kv in voice.params]]
+
+
+def voice_from_json(data: list):
+    from duplexgen.tts.base import Voice
+
+    name, backend, params = data
+    return Voice(name, backend, tuple(tuple(kv) for kv in params))
+
+
+def run_ray_child(work: Path, name: str, runs: list[list[str]], timeout_s: float = 1200,
+                  espeak_calls: Optional[list] = None) -> list[dict[str, Any]]:
+    spec = {"runs": runs, "result": str(work / f"{name}.result.json"),
+            "espeak_calls": [(text, voice_to_json(v)) for text, v in espeak_calls or []]}
     spec_path = work / f"{name}.spec.json"
     spec_path.write_text(json.dumps(spec))
     log = work / f"{name}.log"
@@ -532,9 +655,9 @@ def run_ray_child(work: Path, name: str, runs: list[list[str]], timeout_s: float
     return json.loads(Path(spec["result"]).read_text())
 
 
-def bench_ray(cfg: BenchConfig, work: Path, source: Path, sections: set[str]) -> dict[str, Any]:
-    """1 vs 2 workers on N rows (interleaved repeats) and 2 workers on 10N rows, each run in a fresh process
-    (``--tiny``: all in one process and one Ray session)."""
+def bench_ray(cfg: BenchConfig, work: Path, source: Path, sections: set[str], espeak_calls: Optional[list] = None) -> dict[str, Any]:
+    """1 vs 2 workers on N rows and 2 workers on 10N rows, repeats interleaved, each run in a fresh process
+    (``--tiny``: all in one process and one Ray session); ``espeak_calls`` are replayed in each process after its run."""
     n, big = cfg.ray_rows, 10 * cfg.ray_rows
     base = {"ray.num_cpus": 2}
     plan: list[tuple[str, list[str]]] = []
@@ -542,11 +665,11 @@ def bench_ray(cfg: BenchConfig, work: Path, source: Path, sections: set[str]) ->
     for rep in range(cfg.ray_repeats):
         for w in worker_counts:
             plan.append((f"N_{w}w", generate_overrides(work / f"ray_N_{w}w", source, n, cfg, **base, **{"ray.render_workers": w})))
-    plan.append(("10N_2w", generate_overrides(work / "ray_10N_2w", source, big, cfg, **base, **{"ray.render_workers": 2})))
+        plan.append(("10N_2w", generate_overrides(work / "ray_10N_2w", source, big, cfg, **base, **{"ray.render_workers": 2})))
     if cfg.tiny:
-        results = run_ray_child(work, "ray_all", [ov for _, ov in plan])
+        results = run_ray_child(work, "ray_all", [ov for _, ov in plan], espeak_calls=espeak_calls)
     else:
-        results = [run_ray_child(work, f"{name}_{i}", [ov])[0] for i, (name, ov) in enumerate(plan)]
+        results = [run_ray_child(work, f"{name}_{i}", [ov], espeak_calls=espeak_calls)[0] for i, (name, ov) in enumerate(plan)]
     runs: dict[str, list[dict]] = {}
     for (name, _), r in zip(plan, results):
         runs.setdefault(name, []).append(r)
@@ -560,6 +683,8 @@ def bench_ray(cfg: BenchConfig, work: Path, source: Path, sections: set[str]) ->
         table[name]["command"] = rs[0]["command"]
         table[name]["wall_after_ray_init_s_all"] = [round(r["wall_after_ray_init_s"], 2) for r in rs]
         table[name]["total_cpu_s_all"] = [round(r["total_cpu_s"], 2) for r in rs]
+        if "espeak_limit_cpu_s" in rs[0]:
+            table[name]["espeak_limit_cpu_s_all"] = [round(r["espeak_limit_cpu_s"], 3) for r in rs]
     return {"rows_N": n, "rows_10N": big, "runs": table, "one_process": cfg.tiny,
             "shard_dir": str(work / "ray_10N_2w" / "shards" / "alpaca")}
 
@@ -641,23 +766,37 @@ def _run_sections(cfg: BenchConfig, out: Path, work: Path) -> dict[str, Any]:
         laps[name] = round(time.perf_counter() - t0 - sum(laps.values()), 1)
     res: dict[str, Any] = {"machine": machine_facts(), "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()}}
     source = write_synthetic_alpaca(work / "alpaca_synthetic.json", max(cfg.rows, 10 * cfg.ray_rows))
+    calls: list = []
     write_bench_config(work)
     if sections & {"efficiency", "stages"}:
-        eff, stages = bench_in_process(cfg, work, source)
+        eff, stages, calls = bench_in_process(cfg, work, source)
         if "efficiency" in sections:
             res["efficiency"] = eff
         if "stages" in sections:
             res["stages"] = stages
         lap("efficiency+stages")
     if sections & {"scaling", "memory"}:
-        ray_res = bench_ray(cfg, work, source, sections)
+        ray_res = bench_ray(cfg, work, source, sections, espeak_calls=calls if "efficiency" in res else None)
         two, big = ray_res["runs"]["N_2w"], ray_res["runs"]["10N_2w"]
         if "efficiency" in res:
+            eff = res["efficiency"]
             ray_rate = round(big["hours"] / (big["total_cpu_s"] / 3600), 1)
-            limit_rate = res["efficiency"]["runs"]["espeak_in_process"]["conv_hours_per_core_hour"]
-            res["efficiency"]["ray"] = {"conv_hours_per_core_hour": ray_rate, "overhead_vs_espeak": round(1 - ray_rate / limit_rate, 3),
-                                        "command": big["command"], "note": "10N-row Ray run (2 workers) vs espeak alone on the in-process rows"}
-            res["efficiency"]["headline"]["ray_overhead_vs_espeak"] = res["efficiency"]["ray"]["overhead_vs_espeak"]
+            # espeak alone on the same calls, replayed in each Ray run's process right after the run (the machine's
+            # speed drifts over minutes); the in-process limit only when the children measured none.
+            limits = [c for r in ray_res["runs"].values() for c in r.get("espeak_limit_cpu_s_all", [])]
+            limit_rate = (round(eff["conversation_hours"] / (median(limits) / 3600), 1) if limits
+                          else eff["runs"]["espeak_in_process"]["conv_hours_per_core_hour"])
+            eff["ray"] = {"conv_hours_per_core_hour": ray_rate, "overhead_vs_espeak": round(1 - ray_rate / limit_rate, 3),
+                          **ray_steady_state(two, big, limit_rate), "espeak_limit_conv_hours_per_core_hour": limit_rate,
+                          "espeak_limit_cpu_s_all": limits, "command_N": two["command"], "command": big["command"],
+                          "note": "Ray runs (2 workers) vs espeak alone replaying the in-process run's synthesis calls in each Ray "
+                                  "run's process after the run (median); marginal = from the difference of the N and 10N runs; "
+                                  "start-up = every CPU figure extrapolated to 0 rows"}
+            eff["headline"]["ray_overhead_vs_espeak"] = eff["ray"]["overhead_vs_espeak"]
+            eff["headline"]["ray_marginal_overhead_vs_espeak"] = eff["ray"]["marginal_overhead_vs_espeak"]
+            eff["headline"]["ray_startup_cpu_s"] = eff["ray"]["startup_cpu_s"]
+            if eff["ray"]["marginal_conv_hours_per_core_hour"] > 0:  # --tiny runs share one Ray session: no steady state
+                eff["projection"] = projection(eff["ray"], limit_rate, eff["speech"], cfg.gpu_tts_rtf)
         lap("ray runs")
         if "scaling" in sections:
             res["scaling"] = scaling_section(ray_res, bench_source_offset(cfg, work))
@@ -693,21 +832,51 @@ def format_markdown(res: dict[str, Any]) -> str:
              f"{m.get('load_avg_end')} at end. Seconds per section: {res.get('section_wall_s')}. Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + "."]
     if "efficiency" in res:
         e = res["efficiency"]
-        names = {"espeak_in_process": "espeak-ng alone, in-process (the limit)", "espeak_isolated": "espeak-ng alone, forked per text",
-                 "pipeline_in_process_espeak": "pipeline in-process, tts.espeak_isolate=false",
-                 "pipeline_isolated": "pipeline in-process, tts.espeak_isolate=true (default)"}
-        rows = [[names[k], r["cpu_s"], r["wall_s"], r["conv_hours_per_core_hour"], r["realtime_x_per_core"]] for k, r in e["runs"].items()]
+        rows = [[EFFICIENCY_RUNS[k], r["cpu_s"], r["wall_s"], r["conv_hours_per_core_hour"], r["realtime_x_per_core"]] for k, r in e["runs"].items()]
         if "ray" in e:
-            rows.append(["pipeline on Ray, 2 workers, 10N rows (all Ray processes)", "", "", e["ray"]["conv_hours_per_core_hour"], ""])
+            rows.append(["pipeline on Ray, 2 workers, 10N rows (all Ray processes, start-up included)", "", "", e["ray"]["conv_hours_per_core_hour"], ""])
+            rows.append(["pipeline on Ray, 2 workers, steady state (10N minus N rows)", "", "", e["ray"]["marginal_conv_hours_per_core_hour"], ""])
         h = e["headline"]
         parts.append(f"## 1. Efficiency ({e['rows']} rows, {e['conversations']} conversations, {e['conversation_hours']} h of "
                      f"conversation, {e['synthesize_calls']} synthesis calls, {e['speech_hours_synthesised']} h of speech)\n\n"
                      + markdown_table(["run", "CPU s (median)", "wall s", "conv h / core-h", "x real time / core"], rows)
-                     + f"\n\nPipeline overhead around TTS (1 - espeak alone / pipeline CPU): **{h['pipeline_overhead_vs_espeak']:.1%}** "
-                     f"(paired median {h['pipeline_overhead_vs_espeak_paired_median']:.1%}; vs forked espeak {h['pipeline_overhead_vs_isolated_espeak']:.1%}; "
-                     f"without isolation {h['pipeline_overhead_no_isolation']:.1%}"
-                     + (f"; on Ray {h['ray_overhead_vs_espeak']:.1%}" if "ray_overhead_vs_espeak" in h else "")
-                     + f"). Isolation cost: espeak alone x{h['isolation_cost_espeak_alone_x']}, pipeline x{h['isolation_cost_pipeline_x']}.")
+                     + f"\n\nPipeline overhead around TTS (1 - espeak alone / pipeline CPU), default settings in-process: "
+                     f"**{h['pipeline_overhead_vs_espeak']:.1%}** (efficiency {h['pipeline_efficiency_vs_espeak']:.3f}; paired median overhead "
+                     f"{h['pipeline_overhead_vs_espeak_paired_median']:.1%}; with the espeak helper process {h['pipeline_overhead_espeak_helper']:.1%})"
+                     + (f"; on Ray {h['ray_overhead_vs_espeak']:.1%} for the 10N run, **{h['ray_marginal_overhead_vs_espeak']:.1%}** at steady state; "
+                        f"Ray start-up **{h['ray_startup_cpu_s']} CPU s**" if "ray_overhead_vs_espeak" in h else "")
+                     + f". The fresh library per text costs x{h['fresh_library_cost_espeak_x']} of espeak alone; the helper process "
+                     f"x{h['espeak_helper_cost_pipeline_x']} of the pipeline.")
+        if "ray" in e:
+            r = e["ray"]
+            parts.append("### Ray steady state and start-up\n\n"
+                         + markdown_table(["figure", "value"], [
+                             ["marginal conversation h per core-h (10N minus N)", r["marginal_conv_hours_per_core_hour"]],
+                             ["espeak-ng alone, same calls, replayed in the Ray runs' processes: conversation h per core-h",
+                              r["espeak_limit_conv_hours_per_core_hour"]],
+                             ["marginal overhead vs espeak alone", f"{r['marginal_overhead_vs_espeak']:.1%}"],
+                             ["start-up CPU s, all processes (extrapolated to 0 rows)", r["startup_cpu_s"]],
+                             ["  of which driver", r["startup_driver_cpu_s"]], ["  of which Ray workers", r["startup_worker_cpu_s"]],
+                             ["  of which Ray system processes", r["startup_ray_system_cpu_s"]]]))
+        if "projection" in e:
+            pj = e["projection"]
+            rows = [[r["source"], r["hours"], r["tts_speech_hours"], r["llm_output_tokens_M"], r["espeak_core_hours"], r["espeak_wall_h"],
+                     r["gpu_server_cpu_core_hours"], r["gpu_hours"], r["gpu_server_wall_h"]] for r in pj["rows"]]
+            t = pj["total"]
+            rows.append(["**total**", t["hours"], t["tts_speech_hours"], t["llm_output_tokens_M"], t["espeak_core_hours"], t["espeak_wall_h"],
+                         t["gpu_server_cpu_core_hours"], t["gpu_hours"], ""])
+            pc = pj["per_conversation_hour"]
+            parts.append(f"### Projection: `{pj['config']}` on a {pj['cores']}-core cluster\n\n"
+                         + markdown_table(["source", "conversation h", "synthesised speech h", "LLM output tokens (M)", "espeak: core-h",
+                                           f"espeak: wall h on {pj['cores']} cores", "GPU TTS: CPU core-h", "GPU TTS: GPU-h",
+                                           f"GPU TTS: wall h ({pj['cores']} cores, 1 GPU)"], rows)
+                         + f"\n\nFrom this run's figures per conversation hour: pipeline {pc['pipeline_core_h']} core-h (Ray steady state), "
+                         f"of which espeak-ng alone {pc['espeak_core_h']} and the rest {pc['other_core_h']}; {pc['speech_h']} h of speech, "
+                         f"{pc['agent_share_of_speech']:.0%} of it agent; {pc['llm_chars_per_speech_h']} characters of text per hour of speech. "
+                         f"Text sources cost the pipeline figure; ASR-QA the rest + espeak for the agent's share; real conversations the rest "
+                         f"only. GPU TTS: the CPU side is the rest (HTTP client costs not measured) and the server makes {pj['gpu_tts_rtf']:g} s "
+                         f"of speech per s (`--gpu-tts-rtf`, an input: no GPU here). LLM tokens: output only, "
+                         f"{CHARS_PER_TOKEN:g} characters per token; prompts come on top.")
     if "stages" in res:
         s = res["stages"]
         rows = [[r["stage"], r["bucket"], r["cpu_s"], f"{r['cpu_share']:.1%}", r["wall_s"], r["calls"]] for r in s["rows"]]
@@ -739,7 +908,7 @@ def format_markdown(res: dict[str, Any]) -> str:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     only = tuple(s.strip() for s in args.only.split(",")) if args.only else SECTIONS
-    kw = {"out": args.out, "only": only, "keep_work": args.keep_work}
+    kw = {"out": args.out, "only": only, "keep_work": args.keep_work, "gpu_tts_rtf": args.gpu_tts_rtf}
     cfg = BenchConfig.tiny_sizes(**kw) if args.tiny else BenchConfig(**kw)
     res = run_bench(cfg)
     print(Path(cfg.out, "bench.md").read_text())
@@ -758,6 +927,8 @@ def register(sub) -> None:
     b.add_argument("--out", default="out/bench", help="output folder for bench.json and bench.md")
     b.add_argument("--only", default="", help=f"comma-separated sections among {','.join(SECTIONS)} (default: all)")
     b.add_argument("--keep-work", action="store_true", help="keep the scratch runs under OUT/work")
+    b.add_argument("--gpu-tts-rtf", type=float, default=100.0,
+                   help="projection only: seconds of speech one GPU TTS server makes per second (not measured here)")
     b.set_defaults(func=cmd_bench)
 
 

@@ -15,7 +15,7 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Optional
 
@@ -154,6 +154,13 @@ class _AudioActor:
         return self.stage.process(row)
 
 
+class _SourceAudioActor(_AudioActor):
+    """Reads its chunk's rows itself, then renders, assembles and writes (the plan when no source needs the LLM)."""
+
+    def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
+        return self.stage.process(SourceStage().process(ChunkTask(**json.loads(row["task"]))))
+
+
 def work_dir(cfg: GenerateConfig) -> Path:
     return storage.local_work_dir(cfg.output_dir, cfg.work_dir)
 
@@ -165,13 +172,16 @@ def _cfg_from_dict(d: dict) -> GenerateConfig:
 
 
 def stage_plan(cfg: GenerateConfig, tasks: list[ChunkTask]) -> list[tuple[StageSpec, Any]]:
-    """(spec, Ray callable) per stage, in order; the LLM stage only when a source needs it."""
-    plan: list[tuple[StageSpec, Any]] = [(SourceStage.spec(cfg), _source_fn)]
+    """(spec, Ray callable) per stage, in order; the LLM stage only when a source needs it.
+
+    Without an LLM stage the render actors read their chunks themselves: reading is light next to TTS, and a
+    separate pool of source workers costs a Ray worker process each (~1.5 CPU s of start-up and ~200 MB:
+    Python, Ray, the reading stack) plus one object-store hop per chunk."""
     llm = any(needs_llm(t) for t in tasks)
-    if llm:
-        plan.append((LLMChunkStage.spec(cfg), _LLMActor))
-    plan.append((AudioStage.spec(cfg, render_workers(cfg, llm)), _AudioActor))
-    return plan
+    audio = AudioStage.spec(cfg, render_workers(cfg, llm))
+    if not llm:
+        return [(replace(audio, input="ChunkTask (reads its rows)"), _SourceAudioActor)]
+    return [(SourceStage.spec(cfg), _source_fn), (LLMChunkStage.spec(cfg), _LLMActor), (audio, _AudioActor)]
 
 
 def build_dataset(cfg: GenerateConfig, tasks: list[ChunkTask], plan: Optional[list[tuple[StageSpec, Any]]] = None):
@@ -180,6 +190,7 @@ def build_dataset(cfg: GenerateConfig, tasks: list[ChunkTask], plan: Optional[li
     import ray
     from ray.data import ActorPoolStrategy, TaskPoolStrategy
 
+    quiet_ray_data()
     cfg_dict = config_to_dict(cfg)
     items = [{"task": json.dumps(asdict(t))} for t in tasks]
     # One block per chunk so chunks spread over the actor pool instead of queueing in one block.
@@ -194,6 +205,19 @@ def build_dataset(cfg: GenerateConfig, tasks: list[ChunkTask], plan: Optional[li
             kwargs["compute"] = TaskPoolStrategy(size=spec.workers)
         ds = ds.map(fn, **kwargs)
     return ds
+
+
+def quiet_ray_data() -> None:
+    """Turn off Ray Data's progress bars, progress log lines and end-of-run stats: ``Progress`` prints a line per
+    shard instead, and on 2 cores they cost about half of the pipeline's marginal CPU on Ray (driver and workers;
+    16 vs 160 rows, twice each: 5.8-6.5 CPU s per 144 rows with them, 2.4-3.4 without; /work/notes/19-perf.md)."""
+    from ray.data import DataContext
+
+    ctx = DataContext.get_current()
+    ctx.enable_progress_bars = False
+    ctx.enable_operator_progress_bars = False
+    ctx.print_on_execution_start = False
+    ctx.enable_auto_log_stats = False
 
 
 def render_workers(cfg: GenerateConfig, needs_llm: bool) -> int:

@@ -235,7 +235,7 @@ class AudioStage:
         return float(conv.meta.get("max_audio_s", 30.0))
 
     def make_cut(self, conv: Conversation):
-        from duplexgen.pipeline.shards import assembled_to_cut
+        from duplexgen.pipeline.shards import shard_cut
 
         conv, rendered, assembled = self.render_conversation(conv)
         voices = sorted({t.voice for t in rendered})
@@ -253,7 +253,7 @@ class AudioStage:
             if key in conv.meta:
                 custom[key] = conv.meta[key]
         words = {i: t.words for i, t in enumerate(rendered) if t.words}
-        return assembled_to_cut(assembled, conv.id, custom, words_by_turn=words)
+        return shard_cut(assembled, conv.id, custom, words_by_turn=words)
 
     def process(self, row: dict[str, Any]) -> dict[str, Any]:
         from duplexgen.pipeline.shards import write_shard
@@ -311,12 +311,12 @@ def is_output_failure(e: OSError, out: Any) -> bool:
 
 
 def cut_stats(cut) -> dict[str, Any]:
-    """Per-conversation facts for the index and the report (no audio)."""
+    """Per-conversation facts for the index and the report (no audio), from a ``ShardCut``."""
     custom = cut.custom or {}
     return {
         "id": cut.id,
         "duration": round(cut.duration, 3),
-        "turns": sum(1 for s in cut.supervisions if (s.custom or {}).get("kind", "turn") != "backchannel"),
+        "turns": sum(1 for s in cut.supervisions if (s.get("custom") or {}).get("kind", "turn") != "backchannel"),
         "barge_ins": len(custom.get("barge_in", []) or []),
         "backchannels": len(custom.get("backchannels", []) or []),
         "gaps": custom.get("gaps", []),

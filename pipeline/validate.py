@@ -17,16 +17,23 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Callable, Optional
 
 from duplexgen.core import storage
 from duplexgen.core.records import AGENT, USER
 from duplexgen.core.schema import SHAR_FIELDS
 from duplexgen.core.shards import find_shard_dirs, load_shards
 from duplexgen.core.storage import Location
-from duplexgen.core.timing import AGENT_SAMPLE_RATE, FRAME_S, GAP_S, USER_SAMPLE_RATE, eos_frame_ok, estimate_tokens, frame_of
+from duplexgen.core.timing import (
+    AGENT_SAMPLE_RATE,
+    FRAME_S,
+    GAP_S,
+    USER_SAMPLE_RATE,
+    eos_frame_ok,
+    estimate_tokens,
+    frame_of,
+)
 from duplexgen.core.words import alignment_problem, is_word_prefix, word_symbols
 
 #: Two sample periods of the slower stream: durations/times may differ by rounding, not more.
@@ -101,18 +108,33 @@ def check_cut(cut, count_tokens: Callable[[str], int] = estimate_tokens) -> list
     return v
 
 
-def word_alignment(sup) -> Optional[list]:
+def _part(obj, key: str):
+    """A field of a supervision or alignment item, whether it is a lhotse object or its manifest dict/list
+    (the generation worker's ``ShardCut`` holds dicts: no lhotse there)."""
+    return obj.get(key) if isinstance(obj, dict) else getattr(obj, key, None)
+
+
+def _item_span(item) -> tuple[str, float, float]:
+    """(symbol, start, end) of a word alignment item: a lhotse ``AlignmentItem`` or its serialised list."""
+    if isinstance(item, (list, tuple)):
+        return item[0], float(item[1]), float(item[1]) + float(item[2])
+    return item.symbol, item.start, item.start + item.duration
+
+
+def word_alignment(sup) -> list | None:
     """A supervision's word alignment items, or None when it has none."""
-    return (sup.alignment or {}).get("word") if sup.alignment else None
+    alignment = _part(sup, "alignment")
+    return alignment.get("word") if alignment else None
 
 
-def alignment_violation(sup) -> Optional[str]:
+def alignment_violation(sup) -> str | None:
     """Why a supervision's word alignment does not spell its text (None when it does or there is none)."""
     items = word_alignment(sup)
     if items is None:
         return None
-    problem = alignment_problem(sup.text or "", [(a.symbol, a.start, a.start + a.duration) for a in items], sup.start, sup.end)
-    return None if problem is None else f"supervision {sup.id}: {problem}"
+    start = float(_part(sup, "start"))
+    problem = alignment_problem(_part(sup, "text") or "", [_item_span(a) for a in items], start, start + float(_part(sup, "duration")))
+    return None if problem is None else f"supervision {_part(sup, 'id')}: {problem}"
 
 
 def text_speech_violations(cut) -> list[str]:
@@ -120,7 +142,7 @@ def text_speech_violations(cut) -> list[str]:
     barge-ins whose kept text is not an exact prefix of the full turn text (naming the cut point)."""
     v = [msg for s in cut.supervisions if (msg := alignment_violation(s))]
     custom = cut.custom or {}
-    agent_sups = sorted((s for s in cut.supervisions if s.speaker == AGENT), key=lambda s: s.start)
+    agent_sups = sorted((s for s in cut.supervisions if _part(s, "speaker") == AGENT), key=lambda s: _part(s, "start"))
     for b in custom.get("barge_in") or []:
         where = f"barge-in at t_cut={float(b.get('t_cut', float('nan'))):.3f} s (agent turn {b.get('agent_turn')})"
         full, kept = b.get("full_text") or "", b.get("spoken_text") or ""
@@ -131,11 +153,11 @@ def text_speech_violations(cut) -> list[str]:
         if b.get("words_kept") is not None and b["words_kept"] != n:
             v.append(f"{where}: words_kept={b['words_kept']} but the kept text has {n} words")
         end = b.get("end")
-        sup = next((s for s in agent_sups if end is not None and abs(s.end - end) <= TIME_TOL), None)
+        sup = next((s for s in agent_sups if end is not None and abs(_part(s, "start") + _part(s, "duration") - end) <= TIME_TOL), None)
         if sup is None:
             v.append(f"{where}: no agent supervision ends at the cut ({end})")
-        elif sup.text != kept:
-            v.append(f"{where}: supervision {sup.id} says {sup.text[-40:]!r}, the kept text is {kept[-40:]!r}")
+        elif _part(sup, "text") != kept:
+            v.append(f"{where}: supervision {_part(sup, 'id')} says {_part(sup, 'text')[-40:]!r}, the kept text is {kept[-40:]!r}")
     return v
 
 
@@ -150,7 +172,7 @@ def check_shard_files(shard_dir: Location) -> list[str]:
     return v
 
 
-def validate_dir(root: Location, count_tokens: Optional[Callable[[str], int]] = None, limit: Optional[int] = None) -> ValidationReport:
+def validate_dir(root: Location, count_tokens: Callable[[str], int] | None = None, limit: int | None = None) -> ValidationReport:
     """Check every conversation under ``root`` (a folder or an object-store URL, searched recursively)."""
     report = ValidationReport()
     if not storage.exists(root):

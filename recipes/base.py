@@ -24,6 +24,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import logging
@@ -75,12 +76,22 @@ def check_input_file(path: str) -> None:
 
 def load_table(path: str):
     """A JSON array / JSONL / Parquet file as a Hugging Face ``datasets.Dataset`` (Arrow, memory-mapped;
-    converted once per file and cached, so every later chunk opens it in milliseconds)."""
+    converted once per file and cached, so every later chunk opens it in milliseconds, and kept open per
+    process: a worker reading chunk after chunk of one file opens it once, not once per chunk)."""
+    if "://" in path:
+        return _load_table(path, None, _datasets_cache_dir())
+    st = os.stat(path)
+    return _load_table(path, (st.st_size, st.st_mtime_ns), _datasets_cache_dir())
+
+
+@functools.lru_cache(maxsize=8)
+def _load_table(path: str, version: Optional[tuple[int, int]], cache_dir: str):
+    """``version`` (size, mtime) makes a changed file a new entry."""
     import datasets
 
     datasets.disable_progress_bars()
     kind = "parquet" if path.endswith(".parquet") else "json"
-    return datasets.load_dataset(kind, data_files=path, split="train", cache_dir=_datasets_cache_dir())
+    return datasets.load_dataset(kind, data_files=path, split="train", cache_dir=cache_dir)
 
 
 def table_rows(ds, start: int = 0, stop: Optional[int] = None) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -63,7 +63,8 @@ def build_quality_gate(cfg: TTSConfig):
 
 
 def build_renderer(cfg: TTSConfig, cache_dir: Optional[str] = None, backend: Optional[TTSBackend] = None) -> Renderer:
-    """A Renderer for ``cfg``; ``cfg.cache_dir`` wins over ``cache_dir`` (the pipeline passes <output>/cache/tts)."""
+    """A Renderer for ``cfg``; ``cfg.cache_dir`` wins over ``cache_dir`` (the pipeline passes <output>/cache/tts).
+    No disk cache when ``cfg.cache`` is false, or null with espeak (rendering is cheaper than writing the cache)."""
     options = RenderOptions(
         trim_threshold_db=cfg.trim_threshold_db,
         max_chars=cfg.max_chars,
@@ -73,7 +74,9 @@ def build_renderer(cfg: TTSConfig, cache_dir: Optional[str] = None, backend: Opt
     )
     gate = build_quality_gate(cfg)
     gate_name = f"{cfg.quality_gate}:{cfg.quality_max_wer}:{cfg.asr_model_path or ''}" if gate else ""
-    return Renderer(backend or build_backend(cfg), cfg.cache_dir or cache_dir, options, gate, gate_name, aligner=cfg.aligner)
+    use_cache = cfg.cache if cfg.cache is not None else cfg.backend != "espeak"
+    return Renderer(backend or build_backend(cfg), (cfg.cache_dir or cache_dir) if use_cache else None, options, gate, gate_name,
+                    aligner=cfg.aligner)
 
 
 def build_voice_pool(cfg: TTSConfig, seed: int) -> VoicePool:

@@ -1,7 +1,10 @@
 """espeak-ng through ctypes: the embedded default backend (no download, ~hundreds x real time per core).
 
 The shared library and its data come from the ``espeakng-loader`` wheel. espeak-ng keeps global state
-per process, so one :class:`_Engine` is initialised lazily per process and every call holds a lock.
+that carries from one text to the next (pitch-flutter phase, resonators, echo buffer, ...), so the
+process-wide :class:`_Engine` owns a private copy of the library and puts all of it back to the
+just-loaded state before every text (:mod:`duplexgen.tts.espeak_fresh`): the same text and voice give
+the same samples in any process, after anything, at any time. Calls hold a lock.
 We run it in synchronous mode: ``espeak_Synth`` calls our callback with int16 samples and a list of
 events; the ``espeakEVENT_WORD`` events give each word's character position in the text and its start
 in the audio, the phoneme events (``espeakINITIALIZE_PHONEME_EVENTS``; they do not change a sample)
@@ -121,8 +124,11 @@ class _Engine:
             return cls._instance
 
     def __init__(self):
+        from duplexgen.tts.espeak_fresh import FreshLibrary
+
         lib_path, data_path = _paths()
-        self.lib = ctypes.CDLL(lib_path)
+        self.fresh = FreshLibrary(lib_path)
+        self.lib = self.fresh.lib
         self.lib.espeak_Initialize.restype = ctypes.c_int
         self.lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
         self.lib.espeak_SetSynthCallback.argtypes = [_SynthCallback]
@@ -144,20 +150,24 @@ class _Engine:
             self._set_seed.argtypes = [ctypes.c_long]
             self._set_seed.restype = None
         self.lock = threading.Lock()
-        self.sample_rate = self.lib.espeak_Initialize(
-            AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path.encode(), espeakINITIALIZE_DONT_EXIT | espeakINITIALIZE_PHONEME_EVENTS
-        )
-        if self.sample_rate <= 0:
-            raise RuntimeError(f"espeak_Initialize failed with data at {data_path}")
-        self._chunks: list[np.ndarray] = []
+        # Phoneme events time the words espeak speaks inside another word's event; they change no sample.
+        self._init_args = (AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path.encode(), espeakINITIALIZE_DONT_EXIT | espeakINITIALIZE_PHONEME_EVENTS)
+        self._chunks: list[bytes] = []
         self._events: list[tuple[int, int, int, int, str]] = []
         self._callback = _SynthCallback(self._on_audio)  # keep a reference: ctypes must not free it
-        self.lib.espeak_SetSynthCallback(self._callback)
+        self.sample_rate = self.fresh.reset(self._initialize)
+        if self.sample_rate <= 0:
+            raise RuntimeError(f"espeak_Initialize failed with data at {data_path}")
         self.version = "espeak-ng"
+
+    def _initialize(self) -> int:
+        sample_rate = self.lib.espeak_Initialize(*self._init_args)
+        self.lib.espeak_SetSynthCallback(self._callback)
+        return sample_rate
 
     def _on_audio(self, wav, num_samples, events) -> int:
         if num_samples > 0:
-            self._chunks.append(np.ctypeslib.as_array(wav, shape=(num_samples,)).copy())
+            self._chunks.append(ctypes.string_at(wav, 2 * num_samples))  # ~75 calls per text: the cheapest copy
         i = 0
         while events[i].type != EVENT_LIST_TERMINATED:
             e = events[i]
@@ -167,9 +177,11 @@ class _Engine:
             i += 1
         return 0  # 0 = carry on
 
-    def synth(self, text: str, voice_name: str, rate: int, pitch: int, pitch_range: int):
+    def synth(self, text: str, voice_name: str, rate: int, pitch: int, pitch_range: int, fresh: bool = True):
         """-> (int16 samples, [(type, text_position, length, sample, phoneme)], phonemes per word of the text)."""
         with self.lock:
+            if fresh:  # nothing of the previous text survives (False: espeak's own cost, for benchmarks only)
+                self.fresh.reset(self._initialize)
             if self.lib.espeak_SetVoiceByName(voice_name.encode()) != EE_OK:
                 raise ValueError(f"espeak does not know the voice {voice_name!r}")
             for param, value in ((espeakRATE, rate), (espeakPITCH, pitch), (espeakRANGE, pitch_range)):
@@ -182,7 +194,7 @@ class _Engine:
             rc = self.lib.espeak_Synth(buf, len(data), 0, 0, 0, espeakCHARS_UTF8 | espeakENDPAUSE, None, None)
             if rc != EE_OK:
                 raise RuntimeError(f"espeak_Synth failed with code {rc}")
-            audio = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int16)
+            audio = np.frombuffer(bytearray().join(self._chunks), dtype=np.int16)  # writable
             events = self._events
             self._chunks, self._events = [], []
             # After the audio, so the count cannot change a sample: the phonemes of each word on its own.
@@ -325,48 +337,7 @@ def espeak_phonemes(text: str, voice_name: str = "en-us") -> list[str]:
         return engine.phonemes_of(text)
 
 
-def _synth_in_child(text: str, voice_name: str, rate: int, pitch: int, pitch_range: int, timeout_s: float):
-    """Run one synthesis in a forked child of the zygote, whose espeak is initialised but never used, so the
-    result does not depend on what was rendered before (espeak keeps pitch and phase state between calls)."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child: synthesise, send the result, exit without running any Python cleanup
-        status = 0
-        try:
-            os.close(r)
-            try:
-                result = ("ok", _Engine.get().synth(text, voice_name, rate, pitch, pitch_range))
-            except BaseException as e:  # noqa: BLE001 - report any failure to the parent
-                result = ("error", f"{type(e).__name__}: {e}")
-            with os.fdopen(w, "wb") as f:
-                f.write(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
-        except BaseException:  # noqa: BLE001
-            status = 1
-        finally:
-            os._exit(status)
-    os.close(w)
-    chunks, deadline = [], time.monotonic() + timeout_s
-    with os.fdopen(r, "rb") as f:
-        while True:
-            ready, _, _ = select.select([f], [], [], max(0.0, deadline - time.monotonic()))
-            if not ready:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-                raise RuntimeError(f"espeak took more than {timeout_s:.0f} s for one text; killed")
-            chunk = os.read(f.fileno(), 1 << 20)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    _, status = os.waitpid(pid, 0)
-    if not chunks:
-        raise RuntimeError(f"espeak child process died (wait status {status})")
-    kind, payload = pickle.loads(b"".join(chunks))
-    if kind != "ok":
-        raise RuntimeError(f"espeak failed: {payload}")
-    return payload
-
-
-# --- the zygote: a small helper process that forks one child per text -------------------------------
+# --- isolation: a long-lived helper process that renders with its own engine -----------------------
 
 
 def _write_frame(stream, obj) -> None:
@@ -399,19 +370,17 @@ def _read_frame(fd: int, deadline: Optional[float] = None):
     return None if data is None else pickle.loads(data)
 
 
-def serve_zygote() -> None:
-    """The zygote's main loop: one framed request per text on stdin, one framed result on stdout.
-
-    It never synthesises itself, so every forked child starts from a fresh espeak."""
+def serve_helper() -> None:
+    """The helper's main loop: one framed request per text on stdin, one framed result on stdout."""
     inp, out = sys.stdin.fileno(), sys.stdout.buffer
     sys.stdout = sys.stderr  # a stray print must not corrupt the frames
-    _Engine.get()  # load the library and voice data once; every child inherits the unused engine
+    engine = _Engine.get()
     while True:
         request = _read_frame(inp)
         if request is None:  # the render process closed the pipe or died: exit with it
             return
         try:
-            result = ("ok", _synth_in_child(*request))
+            result = ("ok", engine.synth(*request))
         except BaseException as e:  # noqa: BLE001 - every failure goes back as a message
             result = ("error", f"{type(e).__name__}: {e}")
         try:
@@ -420,19 +389,16 @@ def serve_zygote() -> None:
             return
 
 
-class _Zygote:
-    """A freshly started helper process (``python -c serve_zygote()``) that forks a child per text.
-
-    Forking the render worker itself costs tens of ms per text once it holds models and imports (the
-    page tables are copied); the zygote holds little, so its forks are cheap. And since it is a new
-    program that never synthesises, a render no longer depends on what this process did before:
-    byte-identical output for a text and voice in any worker, after anything."""
+class _Helper:
+    """``python -c serve_helper()``: renders texts sent over a pipe, so a crash or a hang in espeak costs
+    the helper (restarted for the next text), never the render worker. One process for all texts: the
+    output is the same as in-process rendering (every text starts from a fresh library either way)."""
 
     def __init__(self):
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
         self.owner = os.getpid()
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", "from duplexgen.tts.espeak import serve_zygote; serve_zygote()"],
+            [sys.executable, "-c", "from duplexgen.tts.espeak import serve_helper; serve_helper()"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, start_new_session=True,
         )
 
@@ -441,10 +407,12 @@ class _Zygote:
 
     def synth(self, text: str, voice_name: str, rate: int, pitch: int, pitch_range: int, timeout_s: float):
         try:
-            _write_frame(self.proc.stdin, (text, voice_name, rate, pitch, pitch_range, timeout_s))
-            # The zygote enforces timeout_s on its child; the margin covers the zygote itself hanging.
-            frame = _read_frame(self.proc.stdout.fileno(), deadline=time.monotonic() + timeout_s + 30)
-        except (BrokenPipeError, TimeoutError):
+            _write_frame(self.proc.stdin, (text, voice_name, rate, pitch, pitch_range))
+            frame = _read_frame(self.proc.stdout.fileno(), deadline=time.monotonic() + timeout_s)
+        except TimeoutError:
+            self.close()
+            raise RuntimeError(f"espeak took more than {timeout_s:.0f} s for one text; its helper process was killed") from None
+        except BrokenPipeError:
             frame = None
         if frame is None:
             status = self.close()
@@ -468,30 +436,30 @@ class _Zygote:
         return self.proc.wait()
 
 
-_ZYGOTE: Optional[_Zygote] = None
-_ZYGOTE_LOCK = threading.Lock()  # one text at a time through the pipe
+_HELPER: Optional[_Helper] = None
+_HELPER_LOCK = threading.Lock()  # one text at a time through the pipe
 
 
 def helper_cpu_seconds() -> float:
-    """CPU seconds of this process's espeak zygote and the render children it reaped (for benchmarks: they are
-    not this process's children, so RUSAGE_CHILDREN misses them)."""
-    if _ZYGOTE is None or not _ZYGOTE.usable():
+    """CPU seconds of this process's espeak helper (for benchmarks: it is not a reaped child, so
+    RUSAGE_CHILDREN misses it)."""
+    if _HELPER is None or not _HELPER.usable():
         return 0.0
     import psutil
 
     try:
-        t = psutil.Process(_ZYGOTE.proc.pid).cpu_times()
+        t = psutil.Process(_HELPER.proc.pid).cpu_times()
     except psutil.Error:
         return 0.0
     return t.user + t.system + t.children_user + t.children_system
 
 
 def _synth_isolated(text: str, voice_name: str, rate: int, pitch: int, pitch_range: int, timeout_s: float):
-    global _ZYGOTE
-    with _ZYGOTE_LOCK:
-        if _ZYGOTE is None or not _ZYGOTE.usable():
-            _ZYGOTE = _Zygote()  # first use, after a crash, or in a forked copy of this process
-        return _ZYGOTE.synth(text, voice_name, rate, pitch, pitch_range, timeout_s)
+    global _HELPER
+    with _HELPER_LOCK:
+        if _HELPER is None or not _HELPER.usable():
+            _HELPER = _Helper()  # first use, after a crash or timeout, or in a forked copy of this process
+        return _HELPER.synth(text, voice_name, rate, pitch, pitch_range, timeout_s)
 
 
 class EspeakBackend(TTSBackend):
@@ -505,17 +473,21 @@ class EspeakBackend(TTSBackend):
         default_rate: int = 175,
         default_pitch: int = 50,
         default_range: int = 50,
-        isolate: bool = True,
+        isolate: bool = False,
         timeout_s: float = 120.0,
+        fresh_library: bool = True,
     ):
-        """``isolate=True`` renders each text in a child forked from a small helper process (the zygote) so
-        that the same text and voice always give the same samples; ``False`` renders in this process (faster,
-        but espeak's carried-over pitch state makes the output depend on what was rendered before)."""
+        """Every text starts from a freshly initialised espeak, so the same text and voice give the same
+        samples either way. ``isolate=True`` renders in a long-lived helper process instead of this one:
+        a crash or a text that hangs longer than ``timeout_s`` costs the helper (restarted), not the caller.
+        ``fresh_library=False`` skips the per-text reset (output then depends on earlier texts): only for measuring
+        what espeak-ng itself costs (``duplexgen bench``)."""
         self.default_rate = default_rate
         self.default_pitch = default_pitch
         self.default_range = default_range
-        self.isolate = isolate and hasattr(os, "fork")
+        self.isolate = isolate
         self.timeout_s = timeout_s
+        self.fresh_library = fresh_library
 
     @property
     def engine(self) -> _Engine:
@@ -525,11 +497,7 @@ class EspeakBackend(TTSBackend):
         return [Voice.make(f"{lang}+{v}", self.name) for lang in espeak_languages() if lang.startswith("en") for v in espeak_variants()]
 
     def params_key(self) -> str:
-        import espeakng_loader
-
-        version = getattr(espeakng_loader, "__version__", "") or _dist_version("espeakng-loader")
-        # "words-v2": one timed word per word of the text (cached renders from before carry espeak's own words).
-        return f"espeak-ng/{version}/words-v2"
+        return _params_key()
 
     @staticmethod
     def check_voice_name(name: str) -> None:
@@ -554,12 +522,22 @@ class EspeakBackend(TTSBackend):
         if self.isolate:
             samples, events, counts = _synth_isolated(text, voice.name, rate, pitch, pitch_range, self.timeout_s)
         else:
-            samples, events, counts = self.engine.synth(text, voice.name, rate, pitch, pitch_range)
+            samples, events, counts = self.engine.synth(text, voice.name, rate, pitch, pitch_range, fresh=self.fresh_library)
         if len(samples) == 0:
             raise RejectError(f"espeak produced no audio for {text[:40]!r}", stage="tts")
         words = words_from_events(text, events, samples, self.sample_rate, counts)
         audio = samples.astype(np.float32) / 32768.0
         return Synthesis(audio, self.sample_rate, words, timing_source="espeak-events")
+
+
+@lru_cache(maxsize=1)
+def _params_key() -> str:
+    """Once per process: the installed-package metadata lookup costs ~0.8 ms, and the cache key asks per turn."""
+    import espeakng_loader
+
+    version = getattr(espeakng_loader, "__version__", "") or _dist_version("espeakng-loader")
+    # "words-v2": one timed word per word of the text (cached renders from before carry espeak's own words).
+    return f"espeak-ng/{version}/words-v2"
 
 
 def _dist_version(dist: str) -> str:

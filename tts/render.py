@@ -104,13 +104,15 @@ def frame_db(audio: np.ndarray, sample_rate: int, frame_ms: float = 10.0) -> np.
 
 
 def trim_silence(
-    audio: np.ndarray, sample_rate: int, threshold_db: float = TRIM_THRESHOLD_DB, frame_ms: float = 10.0, pad_ms: float = 0.0
+    audio: np.ndarray, sample_rate: int, threshold_db: float = TRIM_THRESHOLD_DB, frame_ms: float = 10.0, pad_ms: float = 0.0,
+    db: Optional[np.ndarray] = None,
 ) -> tuple[np.ndarray, float]:
     """Cut leading and trailing frames quieter than ``threshold_db`` below the loudest frame.
 
     Returns (trimmed audio, offset in seconds of the first kept sample). ``pad_ms`` keeps a little
-    context on both sides. All-silent audio is returned unchanged (the level check rejects it)."""
-    db = frame_db(audio, sample_rate, frame_ms)
+    context on both sides. All-silent audio is returned unchanged (the level check rejects it).
+    ``db``: the frame energies when already computed (``frame_db(audio, sample_rate, frame_ms)``)."""
+    db = frame_db(audio, sample_rate, frame_ms) if db is None else db
     if len(db) == 0 or db.max() <= -119:
         return audio, 0.0
     hop = max(1, int(round(sample_rate * frame_ms / 1000)))
@@ -134,18 +136,20 @@ def fade_edges(audio: np.ndarray, sample_rate: int, fade_ms: float = 2.0) -> np.
 
 
 def check_levels(
-    audio: np.ndarray, sample_rate: int = 16000, max_clip_fraction: float = 0.001, min_peak_db: float = -45.0, min_duration_s: float = 0.05
+    audio: np.ndarray, sample_rate: int = 16000, max_clip_fraction: float = 0.001, min_peak_db: float = -45.0, min_duration_s: float = 0.05,
+    db: Optional[np.ndarray] = None,
 ) -> dict[str, float]:
     """Reject clipped, near-silent or too-short audio; return the measured levels for metadata.
 
     Clipping: fraction of samples at |x| >= 0.999. Near silence: the loudest 10 ms frame below
-    ``min_peak_db`` dBFS (espeak speech peaks around -10 dBFS)."""
+    ``min_peak_db`` dBFS (espeak speech peaks around -10 dBFS). ``db``: ``frame_db(audio, sample_rate)``
+    when already computed."""
     a = np.asarray(audio, np.float32)
     duration = len(a) / sample_rate
     if duration < min_duration_s:
         raise RejectError(f"rendered audio is {duration * 1000:.0f} ms, shorter than {min_duration_s * 1000:.0f} ms", stage="tts")
     clip = float(np.mean(np.abs(a) >= 0.999))
-    peak_db = float(frame_db(a, sample_rate).max())
+    peak_db = float((frame_db(a, sample_rate) if db is None else db).max())
     if clip > max_clip_fraction:
         raise RejectError(f"rendered audio is clipped ({clip:.2%} of samples at full scale, max {max_clip_fraction:.2%})", stage="tts")
     if peak_db < min_peak_db:
@@ -267,8 +271,10 @@ class Renderer:
         """Synthesise and post-process; a RejectError is cached too, so a rerun does not retry it."""
         try:
             syn: Synthesis = self.backend.synthesize(text, voice)
-            levels = check_levels(syn.audio, syn.sample_rate, self.options.max_clip_fraction, self.options.min_peak_db)
-            trimmed, offset = trim_silence(syn.audio, syn.sample_rate, self.options.trim_threshold_db, pad_ms=self.options.trim_pad_ms)
+            # Frame energies once for the level check and the trim (both measure the float32 samples; other dtypes: each its own).
+            db = frame_db(syn.audio, syn.sample_rate) if syn.audio.dtype == np.float32 else None
+            levels = check_levels(syn.audio, syn.sample_rate, self.options.max_clip_fraction, self.options.min_peak_db, db=db)
+            trimmed, offset = trim_silence(syn.audio, syn.sample_rate, self.options.trim_threshold_db, pad_ms=self.options.trim_pad_ms, db=db)
             audio = resample(fade_edges(trimmed, syn.sample_rate), syn.sample_rate, sr)
             samples = quantize_int16(audio)
             duration = len(samples) / sr

@@ -52,6 +52,18 @@ def test_frame_helpers_match_lhotse_rule():
     assert estimate_tokens("") == 0 and estimate_tokens("hello there") == 4 and estimate_tokens("  hi  ") == 1
 
 
+def test_num_frames_is_lhotses_compute_num_frames():
+    """core.timing writes the rule out (importing lhotse costs a torch import per worker): it must stay lhotse's."""
+    import numpy as np
+    from lhotse.utils import compute_num_frames
+
+    rng = np.random.default_rng(0)
+    durations = np.concatenate([rng.uniform(0, 60, 5000), np.arange(0, 10, 0.005), np.arange(0, 4, 0.04) + 0.02])
+    for d in durations:
+        for sr in (16000, 22050):
+            assert num_frames(float(d), sampling_rate=sr) == compute_num_frames(float(d), 0.08, sr), (d, sr)
+
+
 def test_barge_in_text_and_eos_frame_in_nemo_token_channel(tmp_path):
     from nemo.collections.speechlm2.data.s2s_dataset import build_token_channel
 

@@ -82,7 +82,8 @@ def s3_run(s3, config, tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.chdir(cwd)
     try:
-        assert generate(f"s3://{BUCKET}/run", config, cwd / "work") == 0
+        # tts.cache=true: espeak keeps no render cache by default; with one, it must stay in work_dir too.
+        assert generate(f"s3://{BUCKET}/run", config, cwd / "work", "tts.cache=true") == 0
     finally:
         mp.undo()
     return f"s3://{BUCKET}/run", cwd

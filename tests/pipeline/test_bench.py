@@ -40,10 +40,12 @@ def test_bench_tiny_runs_every_section(tmp_path):
         assert not _positive_numbers(checked), (section, _positive_numbers(checked))
     eff = res["efficiency"]
     assert eff["conversations"] > 0 and eff["synthesize_calls"] > 0
-    assert 0 < eff["runs"]["espeak_in_process"]["cpu_s"] < eff["runs"]["pipeline_isolated"]["cpu_s"]
+    assert 0 < eff["runs"]["espeak_in_process"]["cpu_s"] < eff["runs"]["pipeline_default"]["cpu_s"]
+    assert {"pipeline_overhead_vs_espeak", "ray_overhead_vs_espeak", "ray_marginal_overhead_vs_espeak", "ray_startup_cpu_s"} <= set(eff["headline"])
+    assert eff["speech"]["agent_speech_s"] > 0 and eff["speech"]["user_chars"] > 0
     stages = {r["stage"]: r for r in res["stages"]["rows"]}
-    for name in ("tts: espeak synthesis", "resampling (soxr)", "FLAC encoding", "source: read + normalize",
-                 "assembly: layout, barge-in, backchannels", "shard writing: tar, WAV decode, fsync, rename"):
+    for name in ("tts: espeak synthesis", "tts: espeak reset (fresh library per text)", "resampling (soxr)", "FLAC encoding",
+                 "source: read + normalize", "assembly: layout, barge-in, backchannels", "shard writing: tar, gzip, fsync, rename"):
         assert stages[name]["calls"] > 0 and stages[name]["cpu_s"] > 0, name
     assert abs(sum(r["cpu_share"] for r in res["stages"]["rows"]) - 1) < 0.01
     runs = res["scaling"]["runs"]
@@ -86,6 +88,31 @@ def test_stage_timers_are_exclusive():
         outer_boom = t.wrap("outer_boom", lambda: boom())
         outer_boom()
     assert t.wall["boom"] == pytest.approx(0.5) and t.wall["outer_boom"] == pytest.approx(0.0) and not t._stack
+
+
+def test_ray_steady_state_and_projection():
+    """The marginal figure cancels a fixed start-up exactly; the projection adds up per source."""
+    from duplexgen.pipeline.bench import projection, ray_steady_state
+
+    small = {"hours": 0.05, "total_cpu_s": 12.0 + 0.05 * 36, "driver_cpu_s": 3.0 + 0.05 * 2, "worker_cpu_s": 6.0 + 0.05 * 33,
+             "ray_system_cpu_s": 3.0 + 0.05 * 1}
+    big = dict(small)
+    big.update(hours=0.5, total_cpu_s=12.0 + 0.5 * 36, driver_cpu_s=3.0 + 0.5 * 2, worker_cpu_s=6.0 + 0.5 * 33, ray_system_cpu_s=3.0 + 0.5 * 1)
+    r = ray_steady_state(small, big, limit_rate=200.0)
+    assert r["marginal_conv_hours_per_core_hour"] == pytest.approx(100.0) and r["marginal_overhead_vs_espeak"] == pytest.approx(0.5)
+    assert (r["startup_cpu_s"], r["startup_driver_cpu_s"], r["startup_worker_cpu_s"], r["startup_ray_system_cpu_s"]) == pytest.approx((12, 3, 6, 3))
+    speech = {"conversation_s": 100.0, "user_speech_s": 30.0, "agent_speech_s": 60.0, "user_chars": 400, "agent_chars": 800}
+    pj = projection(r, 200.0, speech, gpu_tts_rtf=100.0, cores=64)
+    rows = {x["recipe"]: x for x in pj["rows"]}
+    assert pj["total"]["hours"] == pytest.approx(26700)
+    # a text source costs the whole pipeline figure, real conversations only what is around TTS
+    assert rows["alpaca"]["espeak_core_hours"] == pytest.approx(200 / 100.0)
+    assert rows["real_conversations"]["espeak_core_hours"] == pytest.approx(3000 * (1 / 100 - 1 / 200))
+    assert rows["real_conversations"]["tts_speech_hours"] == 0 and rows["real_conversations"]["llm_output_tokens_M"] == 0
+    # ASR-QA: espeak for the agent's two thirds of the speech; topic: the LLM writes both sides
+    assert rows["asr_qa"]["tts_speech_hours"] == pytest.approx(20000 * 0.9 * 2 / 3, rel=1e-3)
+    assert rows["topic"]["llm_output_tokens_M"] == pytest.approx(300 * 0.9 * (1200 / 90 * 3600) / 4 / 1e6, abs=0.1)
+    assert rows["alpaca"]["llm_output_tokens_M"] == 0 and rows["alpaca"]["gpu_hours"] == pytest.approx(200 * 0.9 / 100, abs=0.1)
 
 
 def test_ray_process_kind():

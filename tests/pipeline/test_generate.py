@@ -356,9 +356,10 @@ def test_stage_specs_carry_the_configured_resources(alpaca_config: Path):
     assert [(s.name, s.kind, s.workers, s.num_cpus, s.num_gpus, s.batch_size) for s, _ in plan] == [
         ("source", "task", 2, 0, 0.0, 7), ("llm", "actor", 2, 1, 1.0, 7), ("audio", "actor", 3, 1.0, 0.5, 7)]
     assert "audio   actor x3   1 CPU, 0.5 GPU each" in plan[2][0].describe()
-    # Text-only sources need no LLM stage.
+    # Text-only sources need no LLM stage, and the render actors read their own rows (no source worker pool).
     cfg = load_generate_config(str(alpaca_config), ["ray.render_workers=1"])
-    assert [s.name for s, _ in stage_plan(cfg, plan_chunks(cfg))] == ["source", "audio"]
+    assert [(s.name, s.input, s.kind, s.workers) for s, _ in stage_plan(cfg, plan_chunks(cfg))] == [
+        ("audio", "ChunkTask (reads its rows)", "actor", 1)]
 
 
 def test_audio_stage_counts_tokens_with_the_configured_training_tokenizer(alpaca_config: Path):

@@ -52,49 +52,97 @@ def test_word_timings_follow_the_speech(backend):
         assert seg.max() > db.max() - 20, w
 
 
+#: Texts and voices that exercise espeak's carried-over state: the default wave generator, klatt (heap state in
+#: its speech player), fast speech (the sonic speed-up stream, rate 450), whisper, numbers.
+HISTORY_CASES = [
+    ("Hello there friend, how are you?", Voice.make("en-us+f2", "espeak")),
+    ("Something else in between, with another voice.", Voice.make("en+m3", "espeak", pitch=80)),
+    ("Klatt voice speaking now.", Voice.make("en-us+klatt2", "espeak", pitch=55, rate=170)),
+    ("Fast talker here, it costs 42 dollars.", Voice.make("en-us+m1", "espeak", rate=450)),
+    ("Whisper it quietly.", Voice.make("en+whisper", "espeak")),
+    ("Is this a question? Yes! It is.", Voice.make("en-gb-scotland+m3", "espeak", pitch=60, range=40, rate=180)),
+]
+
+
 def test_same_text_same_samples_whatever_came_before(backend):
-    voice = Voice.make("en-us+f2", "espeak")
-    first = backend.synthesize("Hello there friend.", voice).audio
-    backend.synthesize("Something else in between, with another voice.", Voice.make("en+m3", "espeak", pitch=80))
-    again = backend.synthesize("Hello there friend.", voice).audio
-    assert np.array_equal(first, again)
+    """In one process, over many random orders: a text and voice always give the same samples. Without the
+    per-text reset of the library this fails for every case (the pitch-flutter phase alone moves on)."""
+    import random
+
+    first = [backend.synthesize(t, v).audio for t, v in HISTORY_CASES]
+    rng = random.Random(7)
+    for _ in range(12):
+        for i in rng.sample(range(len(HISTORY_CASES)), len(HISTORY_CASES)):
+            assert np.array_equal(backend.synthesize(*HISTORY_CASES[i]).audio, first[i]), HISTORY_CASES[i][1].key()
 
 
 RENDER_IN_FRESH_PROCESS = """
-import hashlib
+import hashlib, json, sys
 from duplexgen.tts.espeak import EspeakBackend
 from duplexgen.tts.base import Voice
-print(hashlib.sha256(EspeakBackend().synthesize("Hello there friend, how are you?", Voice.make("en-us+f2", "espeak")).audio.tobytes()).hexdigest())
+cases = json.loads(sys.argv[1])
+print(json.dumps([hashlib.sha256(EspeakBackend().synthesize(t, Voice.make(n, "espeak", **p)).audio.tobytes()).hexdigest() for t, n, p in cases]))
 """
 
 
-def test_same_samples_in_any_process_after_anything_at_any_time(backend):
-    """Isolated renders come from a zygote (a fresh helper process) with espeak's clock-seeded random generator
-    reseeded per text: a worker that used espeak in-process before, and another process a second later, agree."""
+def _hashes(backend, cases):
     import hashlib
+
+    return [hashlib.sha256(backend.synthesize(t, v).audio.tobytes()).hexdigest() for t, v in cases]
+
+
+def test_same_samples_in_any_process_after_anything_at_any_time(backend):
+    """A process that rendered other texts (and used the *shared* libespeak-ng on its own, as a phonemizer
+    would) agrees with a fresh process started a second later; the helper process agrees too."""
+    import ctypes
+    import json
     import subprocess
     import sys
     import time
 
-    EspeakBackend(isolate=False).synthesize("Dirty this process's espeak state first.", Voice.make("en+m3", "espeak", pitch=80))
-    here = hashlib.sha256(backend.synthesize("Hello there friend, how are you?", Voice.make("en-us+f2", "espeak")).audio.tobytes()).hexdigest()
-    time.sleep(1.1)  # espeak_Initialize seeds from time(NULL): make sure the clock moved on
-    fresh = subprocess.run([sys.executable, "-c", RENDER_IN_FRESH_PROCESS], capture_output=True, text=True, timeout=120)
+    from duplexgen.tts.espeak import _paths
+
+    lib_path, data_path = _paths()
+    shared = ctypes.CDLL(lib_path)  # someone else's espeak in this process: our engine has a private copy
+    shared.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+    assert shared.espeak_Initialize(2, 0, data_path.encode(), 0x8000) == 22050
+    for t, v in HISTORY_CASES[::-1]:
+        backend.synthesize(t + " Again and again.", v)
+    here = _hashes(backend, HISTORY_CASES)
+    time.sleep(1.1)  # espeak_Initialize seeds its random generator from time(NULL): the clock must have moved on
+    cases = json.dumps([(t, v.name, dict(v.params)) for t, v in HISTORY_CASES])
+    fresh = subprocess.run([sys.executable, "-c", RENDER_IN_FRESH_PROCESS, cases], capture_output=True, text=True, timeout=120)
     assert fresh.returncode == 0, fresh.stderr[-2000:]
-    assert fresh.stdout.strip() == here
+    assert json.loads(fresh.stdout) == here
+    assert _hashes(EspeakBackend(isolate=True), HISTORY_CASES) == here
 
 
-def test_a_killed_zygote_is_replaced(backend):
+def test_a_killed_helper_is_replaced():
     import os
     import signal
 
     from duplexgen.tts import espeak
 
+    isolated = EspeakBackend(isolate=True)
     voice = Voice.make("en-us+f2", "espeak")
-    before = backend.synthesize("Still here.", voice).audio
-    os.kill(espeak._ZYGOTE.proc.pid, signal.SIGKILL)
-    espeak._ZYGOTE.proc.wait()
-    assert np.array_equal(backend.synthesize("Still here.", voice).audio, before)
+    before = isolated.synthesize("Still here.", voice).audio
+    os.kill(espeak._HELPER.proc.pid, signal.SIGKILL)
+    espeak._HELPER.proc.wait()
+    assert np.array_equal(isolated.synthesize("Still here.", voice).audio, before)
+
+
+def test_library_layout_is_found():
+    """The reset needs the library's writable sections and, to stay fast and leak-free, three symbols."""
+    from duplexgen.tts.espeak import _Engine, _paths
+    from duplexgen.tts.espeak_fresh import elf_sections, elf_symbols, load_address
+
+    image = open(_paths()[0], "rb").read()
+    sections, symbols = elf_sections(image), elf_symbols(image)
+    assert {".data", ".bss"} <= set(sections) and sections[".bss"][1] > 0
+    assert {"voices_list", "n_voices_list", "sonicSpeedupStream"} <= set(symbols)
+    assert _Engine.get().fresh.keeps_voice_list
+    maps = "7f00-7f10 r--p 00000000 08:01 42 /x/lib.so\n7f10-7f20 r-xp 00010000 08:01 42 /x/lib.so\n"
+    assert load_address("/x/lib.so", maps) == 0x7F00
 
 
 def test_in_process_mode_renders_too():

@@ -132,7 +132,7 @@ def test_cache_hit_returns_same_bytes(tmp_path):
     first = Renderer(EspeakBackend(), str(tmp_path / "c"))
     a = first.render("The cache should hit on the second render.", voice, "user")
     assert first.cache.stats() == {"hits": 0, "misses": 1}
-    files = list((tmp_path / "c").rglob("*.npz"))
+    files = list((tmp_path / "c").rglob("*.pcm"))
     assert len(files) == 1 and not list((tmp_path / "c").rglob(".tmp-*"))
     second = Renderer(EspeakBackend(), str(tmp_path / "c"))  # a rerun: a new process would look the same
     b = second.render("The cache should hit on the second render.", voice, "user")
@@ -144,6 +144,20 @@ def test_cache_hit_returns_same_bytes(tmp_path):
     # a different voice parameter is a different entry
     second.render("The cache should hit on the second render.", Voice.make("en-us+m3", "espeak", pitch=41), "user")
     assert second.cache.misses == 1
+    # a truncated entry (a disk that filled up before the rename, a copy cut short) is a miss, never trusted
+    files[0].write_bytes(files[0].read_bytes()[:-2])
+    third = Renderer(EspeakBackend(), str(tmp_path / "c"))
+    c = third.render("The cache should hit on the second render.", voice, "user")
+    assert third.cache.stats() == {"hits": 0, "misses": 1} and np.array_equal(c.audio, a.audio)
+
+
+def test_disk_cache_is_off_for_espeak_unless_asked(tmp_path):
+    """An espeak render (~4 ms) costs less than writing its cache entry; other backends keep the cache."""
+    server = {"backend": "openai", "user_voices": ["alloy"], "agent_voice": "echo"}
+    assert build_renderer(TTSConfig(), cache_dir=str(tmp_path)).cache is None
+    assert build_renderer(TTSConfig(cache=True), cache_dir=str(tmp_path)).cache is not None
+    assert build_renderer(TTSConfig(**server), cache_dir=str(tmp_path), backend=EspeakBackend()).cache is not None
+    assert build_renderer(TTSConfig(**server, cache=False), cache_dir=str(tmp_path), backend=EspeakBackend()).cache is None
 
 
 def test_long_text_limit_is_configurable(tmp_path):
