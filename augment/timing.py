@@ -118,59 +118,8 @@ def pick_in_slots(slots: Sequence[tuple[float, float]], u_pick: float, u_pause: 
     return a + float(u_pause) * (b - a)
 
 
-# ----------------------------------------------------------------------------- measuring and fitting
-
-
-def offsets_from_segments(segments: Sequence[tuple[str, float, float]]) -> list[float]:
-    """Floor-transfer offsets of one conversation from ``[(speaker, start, end), ...]``.
-
-    A segment wholly inside another speaker's segment is a backchannel, not a transition (Heldner &
-    Edlund 2010 count within-speaker overlaps apart); consecutive segments of one speaker are one turn."""
-    segs = sorted(segments, key=lambda s: (s[1], s[2]))
-    kept = [s for s in segs if not any(o[0] != s[0] and o[1] <= s[1] and s[2] <= o[2] for o in segs)]
-    turns: list[list[Any]] = []
-    for spk, a, b in kept:
-        if turns and turns[-1][0] == spk:
-            turns[-1][2] = max(turns[-1][2], b)
-        else:
-            turns.append([spk, a, b])
-    return [round(nxt[1] - cur[2], 4) for cur, nxt in zip(turns, turns[1:])]
-
-
-def offsets_from_activity(a: Sequence[tuple[float, float]], b: Sequence[tuple[float, float]], step: float = 0.01) -> list[float]:
-    """Between-speaker intervals of two speech-activity tracks (Heldner & Edlund 2010 definitions).
-
-    A change from A-only to B-only speech through mutual silence is a gap (> 0), through both speaking an
-    overlap (< 0); returns to the same speaker (pauses, within-speaker overlaps) are not transitions, and
-    a change through both silence and overlap is ambiguous and left out. Resolution ``step`` seconds."""
-    ends = [e for _, e in list(a) + list(b)]
-    if not ends:
-        return []
-    n = int(math.ceil(max(ends) / step)) + 1
-
-    def track(intervals):
-        m = np.zeros(n, dtype=bool)
-        for s, e in intervals:
-            m[int(round(s / step)) : int(round(e / step))] = True
-        return m
-
-    ta, tb = track(a), track(b)
-    state = np.where(ta & ~tb, 1, np.where(tb & ~ta, 2, np.where(ta & tb, 3, 0)))
-    change = np.flatnonzero(np.diff(state)) + 1
-    runs = zip(np.r_[0, change], np.r_[change, n])
-    out, last, last_end = [], None, 0
-    for i, j in runs:
-        s = state[i]
-        if s not in (1, 2):
-            continue
-        if last is not None and s != last:
-            between = state[last_end:i]
-            if len(between) and np.all(between == 3):
-                out.append(round(float(-(i - last_end) * step), 4))
-            elif len(between) and np.all(between == 0):
-                out.append(round(float((i - last_end) * step), 4))
-        last, last_end = s, j
-    return out
+# ----------------------------------------------------------------------------- fitting and comparing
+# (offsets are measured with duplexgen.core.events.floor_transfer_offsets / between_speaker_intervals)
 
 
 #: Fewest transitions (and of each kind) a fit accepts.
@@ -249,6 +198,6 @@ def params_from_record(rec: dict[str, Any]) -> TimingConfig:
 
 __all__ = [
     "draw_offset", "draw_offsets", "draw_stop_delay", "depth_fraction", "backchannel_slots", "clip_slots", "pick_in_slots",
-    "offsets_from_segments", "offsets_from_activity", "fit_offsets", "compare_offsets", "timing_params", "profile_record",
+    "fit_offsets", "compare_offsets", "timing_params", "profile_record",
     "params_from_record", "PHRASE_END", "MIN_FIT_TRANSITIONS",
 ]
