@@ -122,11 +122,12 @@ def assemble(
             start, user_start_override = user_start_override, None
         elif tp is not None:
             # An overlap leaves the previous turn heard alone for min_solo_s (and the first agent BOS off
-            # frame 0); a channel never overlaps itself (EOS and BOS frames of one speaker stay apart).
+            # frame 0); one speaker's turns are min_solo_s apart (never overlapping on a channel, EOS and BOS
+            # frames apart, and a VAD does not read them as one turn with a pause).
             planned = start
             if prev_start is not None:
                 start = max(start, prev_start + tp.min_solo_s)
-            start = max(start, last_end[turn.role] + cfg.gap.min_s)
+            start = max(start, last_end[turn.role] + _same_speaker_gap(cfg, tp))
             if start != planned:
                 clamped.append({"turn": i, "planned_start": round(planned, 6), "start": round(start, 6)})
         elif turn.role == AGENT:
@@ -138,7 +139,7 @@ def assemble(
         if entry is not None:
             following = [j for j in main[pos + 1 :] if j not in dropped]
             result = _cut(conv, i, r, start, entry, following[0] if following else None, cfg, count,
-                          not_before=None if tp is None else last_end[USER] + cfg.gap.min_s)
+                          not_before=None if tp is None else last_end[USER] + _same_speaker_gap(cfg, tp))
             if isinstance(result, str):
                 barge_skipped.append({"agent_turn": i, "reason": result})
                 if entry.get("interruption") == "phrase":
@@ -264,6 +265,8 @@ def _cut(conv: Conversation, i: int, r: RenderedTurn, start: float, entry: dict,
     }
     if entry.get("followup_turn") is not None:
         record["followup_turn"] = entry["followup_turn"]
+    if "kept" in entry:  # natural/custom timing: how deep into the agent turn the user came in
+        record["depth_s"] = round(t_cut - start, 6)
     return {"audio": audio, "text": text, "end": end, "t_cut": t_cut, "record": record}
 
 
@@ -284,6 +287,11 @@ def _place_backchannel(bc: RenderedTurn, ag: RenderedTurn, agent_placed: Optiona
     return min(max(desired, lo), hi)
 
 
+def _same_speaker_gap(cfg: AugmentConfig, tp: TimingConfig) -> float:
+    """Natural timing: the least silence between two stretches of one speaker's channel."""
+    return max(cfg.gap.min_s, tp.min_solo_s)
+
+
 def _place_backchannel_natural(bc: RenderedTurn, ag: RenderedTurn, agent_placed: Optional[dict], entry: dict, tp: TimingConfig,
                                cfg: AugmentConfig, placed: dict[int, dict], conv: Conversation, cut: bool) -> dict[str, float] | str:
     """Natural timing: a backchannel starts in the silence after an agent phrase end or pause (``timing.backchannel_slots``,
@@ -294,7 +302,7 @@ def _place_backchannel_natural(bc: RenderedTurn, ag: RenderedTurn, agent_placed:
         return "its agent turn was interrupted"
     if not ag.words:
         return f"no word timings for the agent turn (timing_source={ag.timing_source!r})"
-    a0, gap = agent_placed["start"], cfg.gap.min_s
+    a0, gap = agent_placed["start"], _same_speaker_gap(cfg, tp)
     slots = [(a0 + a, a0 + b) for a, b in backchannel_slots(ag.words, ag.duration, bc.duration, tp, cfg.backchannel.margin_s)]
     users = [(p["start"], p["end"]) for k, p in placed.items() if conv.turns[k].role == USER and conv.turns[k].kind != "backchannel"]
     free_from = max([e + gap for s, e in users if s <= a0] or [0.0])

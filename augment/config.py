@@ -217,7 +217,7 @@ class TimingConfig:
     overlap_median_s: float = field(default=0.25, metadata={"help": "median of the log-normal overlap, s (the next turn starts this early)"})
     overlap_sigma: float = field(default=0.75, metadata={"help": "sigma (sd of ln) of the log-normal overlap"})
     max_overlap_s: float = field(default=1.0, metadata={"help": "deepest overlap, s (deeper draws are clipped)"})
-    min_solo_s: float = field(default=0.24, metadata={"help": "a turn is heard alone at least this long before the next one may overlap it, s (3 frames)"})
+    min_solo_s: float = field(default=0.24, metadata={"help": "a turn is heard alone at least this long before the next one may overlap it, and one speaker's turns are at least this far apart, s (3 frames)"})
     stop_median_s: float = field(default=0.30, metadata={"help": "median agent speech kept after a barge-in starts (log-normal), s; replaces barge_in.kept_s"})
     stop_sigma: float = field(default=0.45, metadata={"help": "sigma (sd of ln) of the barge-in stop delay"})
     stop_range_s: list[float] = field(default_factory=lambda: [0.12, 1.0], metadata={"help": "[min, max] barge-in stop delay, s"})

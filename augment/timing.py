@@ -76,6 +76,12 @@ def draw_stop_delay(p: TimingConfig, rng: np.random.Generator) -> float:
     return round(float(min(max(p.stop_median_s * math.exp(p.stop_sigma * rng.standard_normal()), lo), hi)), 4)
 
 
+def draw_stop_delays(p: TimingConfig, n: int, seed: int = 0) -> np.ndarray:
+    """``n`` stop delays from the profile (the reference sample for measured barge-ins)."""
+    rng = np.random.default_rng(seed)
+    return np.array([draw_stop_delay(p, rng) for _ in range(n)], dtype=np.float64)
+
+
 def depth_fraction(p: TimingConfig, u: float) -> float:
     """Where in the agent turn a barge-in starts, as a fraction, from a uniform ``u`` in [0, 1)."""
     lo, hi = p.depth_range
@@ -151,23 +157,33 @@ def fit_offsets(offsets: Sequence[float], base: Optional[TimingConfig] = None) -
 
 
 def compare_offsets(measured: Sequence[float], p: TimingConfig, seed: int = 0, ratio: int = 20) -> dict[str, Any]:
-    """Two-sample KS test of measured offsets against ``ratio`` x as many draws from the profile."""
+    """Two-sample KS test of measured offsets against ``ratio`` x as many (at least 1000) draws from the profile."""
+    return _compare(measured, lambda n: draw_offsets(p, n, seed), ratio, overlap_share=True)
+
+
+def compare_stop_delays(measured: Sequence[float], p: TimingConfig, seed: int = 0, ratio: int = 20) -> dict[str, Any]:
+    """Two-sample KS test of measured barge-in stop delays against draws from the profile."""
+    return _compare(measured, lambda n: draw_stop_delays(p, n, seed), ratio)
+
+
+def _compare(measured: Sequence[float], draw, ratio: int, overlap_share: bool = False) -> dict[str, Any]:
     from scipy.stats import ks_2samp
 
-    m = np.asarray(measured, dtype=np.float64)
+    m = np.asarray([x for x in measured if x is not None], dtype=np.float64)
     if m.size == 0:
         return {"n": 0}
-    ref = draw_offsets(p, max(1000, ratio * m.size), seed)
+    ref = draw(max(1000, ratio * m.size))
     ks = ks_2samp(m, ref)
-    return {
+    out = {
         "n": int(m.size),
         "ks_statistic": round(float(ks.statistic), 5),
         "ks_p": float(ks.pvalue),
         "median_measured": round(float(np.median(m)), 4),
         "median_profile": round(float(np.median(ref)), 4),
-        "overlap_share_measured": round(float(np.mean(m < 0)), 4),
-        "overlap_share_profile": round(float(np.mean(ref < 0)), 4),
     }
+    if overlap_share:
+        out.update(overlap_share_measured=round(float(np.mean(m < 0)), 4), overlap_share_profile=round(float(np.mean(ref < 0)), 4))
+    return out
 
 
 def timing_params(cfg: AugmentConfig) -> Optional[TimingConfig]:
@@ -197,7 +213,7 @@ def params_from_record(rec: dict[str, Any]) -> TimingConfig:
 
 
 __all__ = [
-    "draw_offset", "draw_offsets", "draw_stop_delay", "depth_fraction", "backchannel_slots", "clip_slots", "pick_in_slots",
+    "draw_offset", "draw_offsets", "draw_stop_delay", "draw_stop_delays", "compare_stop_delays", "depth_fraction", "backchannel_slots", "clip_slots", "pick_in_slots",
     "fit_offsets", "compare_offsets", "timing_params", "profile_record",
     "params_from_record", "PHRASE_END", "MIN_FIT_TRANSITIONS",
 ]
