@@ -160,6 +160,10 @@ def assemble(
         for g, nxt in zip(gap_log, gap_log[1:]):
             if g["gap"] is not None:
                 g["gap"] = round(placed[nxt["after_turn"]]["start"] - placed[g["after_turn"]]["end"], 6)
+        # The paper's trailing silence after the last laid-out turn, also when a skipped phrase barge-in dropped the
+        # turns planned after it (the offset drawn for this turn was meant for a next turn that is gone).
+        if gap_log and gap_log[-1]["gap"] is not None:
+            gap_log[-1]["gap"] = cfg.gap.s
 
     # 3. Backchannels over (uncut) agent turns, on the user stream only.
     backchannels, bc_skipped = [], []

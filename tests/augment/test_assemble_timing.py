@@ -126,3 +126,23 @@ def test_overlapped_turns_read_right_in_nemo_token_channel_and_events(tmp_path):
         answered = [u for u in users if any(u.start < a.start for a in out.segments if a.speaker == AGENT)]
         assert len(ev.user_turn_ends) == len(answered)
     assert seen_overlap >= 10
+
+
+def test_the_trailing_silence_stays_when_a_skipped_barge_in_drops_the_planned_last_turns():
+    # The last agent turn has one word: its phrase barge-in cannot be cut, so the phrase and the follow-up are
+    # dropped and that agent turn ends the conversation; its drawn offset must not become the trailing silence.
+    cfg = AugmentConfig.from_dict({"timing": "natural", "barge_in": {"prob": 1.0, "interruption": "phrase"},
+                                   "backchannel": {"enabled": False}})
+    rng = np.random.default_rng(0)
+    seen = 0
+    for seed in range(30):
+        turns = [Turn(USER, "q0 q1 q2"), Turn(AGENT, "a0 a1 a2, a3 a4 a5 a6 a7"), Turn(USER, "q3 q4"), Turn(AGENT, "done")]
+        conv = plan_conversation(Conversation(f"t{seed}", "t", "t", str(seed), seed, turns), cfg, seed)
+        out = assemble(conv, [pause_turn(t, rng) for t in conv.turns], cfg, seed)
+        if not out.custom["dropped_turns"]:
+            continue
+        seen += 1
+        last_end = max(s.end for s in out.segments)
+        assert out.custom["gaps"][-1] == cfg.gap.s and out.custom["trailing_gap"] >= cfg.gap.s - 1e-9
+        assert len(out.user_audio) / 16000 >= last_end + cfg.gap.s - 1e-9
+    assert seen >= 20
