@@ -210,12 +210,10 @@ class TimingConfig:
     """Natural/custom timing parameters (``augment.timing_custom``). The defaults ARE the ``natural`` profile;
     every number's source is in ``duplexgen.augment.timing`` and the README ("Natural timing")."""
 
-    overlap_prob: float = field(default=0.40, metadata={"help": "share of speaker changes that overlap (Heldner & Edlund 2010: about 0.40)"})
-    gap_median_s: float = field(default=0.30, metadata={"help": "median of the log-normal gap at a speaker change, s"})
-    gap_sigma: float = field(default=0.70, metadata={"help": "sigma (sd of ln) of the log-normal gap"})
+    offset_mu_s: float = field(default=-0.10, metadata={"help": "floor-transfer offset (ex-Gaussian): mean of its normal part, s"})
+    offset_sigma_s: float = field(default=0.45, metadata={"help": "floor-transfer offset: sd of its normal part, s (the overlap side)"})
+    offset_tau_s: float = field(default=0.24, metadata={"help": "floor-transfer offset: mean of its exponential part, s (the long-gap tail)"})
     max_gap_s: float = field(default=3.0, metadata={"help": "longest gap, s (longer draws are clipped)"})
-    overlap_median_s: float = field(default=0.25, metadata={"help": "median of the log-normal overlap, s (the next turn starts this early)"})
-    overlap_sigma: float = field(default=0.75, metadata={"help": "sigma (sd of ln) of the log-normal overlap"})
     max_overlap_s: float = field(default=1.0, metadata={"help": "deepest overlap, s (deeper draws are clipped)"})
     min_solo_s: float = field(default=0.24, metadata={"help": "a turn is heard alone at least this long before the next one may overlap it, and one speaker's turns are at least this far apart, s (3 frames)"})
     stop_median_s: float = field(default=0.30, metadata={"help": "median agent speech kept after a barge-in starts (log-normal), s; replaces barge_in.kept_s"})
@@ -228,7 +226,7 @@ class TimingConfig:
     backchannel_min_speech_s: float = field(default=0.7, metadata={"help": "agent speech before the first backchannel slot, s (Ward & Tsukahara 2000)"})
     backchannel_min_pause_s: float = field(default=0.1, metadata={"help": "a pause at least this long after an agent word is a backchannel slot, s"})
     estimate_from: Optional[str] = field(
-        default=None, metadata={"help": "fit the gap/overlap part from real conversations: a real_conversations JSONL (two-channel rows)"}
+        default=None, metadata={"help": "fit the offset (offset_mu_s, offset_sigma_s, offset_tau_s) to real conversations: a real_conversations JSONL (two-channel rows)"}
     )
     estimate_with: str = field(default="segments", metadata={"help": "what estimate_from measures: segments (their start/end) | vad (the audio, energy VAD per channel)"})
     estimated: dict[str, Any] = field(
@@ -237,12 +235,11 @@ class TimingConfig:
 
     def __post_init__(self) -> None:
         where = "augment.timing_custom"
-        for name in ("overlap_prob", "backchannel_prob"):
-            _check_prob(f"timing_custom.{name}", getattr(self, name))
-        for name in ("gap_median_s", "max_gap_s", "overlap_median_s", "max_overlap_s", "stop_median_s"):
+        _check_prob("timing_custom.backchannel_prob", self.backchannel_prob)
+        for name in ("offset_sigma_s", "offset_tau_s", "max_gap_s", "max_overlap_s", "stop_median_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{where}.{name} must be > 0, got {getattr(self, name)}")
-        for name in ("gap_sigma", "overlap_sigma", "stop_sigma", "min_solo_s", "backchannel_min_speech_s", "backchannel_min_pause_s"):
+        for name in ("stop_sigma", "min_solo_s", "backchannel_min_speech_s", "backchannel_min_pause_s"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{where}.{name} must be >= 0, got {getattr(self, name)}")
         _check_range("timing_custom.stop_range_s", self.stop_range_s, 1e-3, 10.0)

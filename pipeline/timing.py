@@ -4,7 +4,7 @@
 one recording, user and agent on their own channels, segments with start/end). Its floor-transfer
 offsets are measured from the segments (``estimate_with: segments``) or from the audio by an energy VAD
 per channel (``estimate_with: vad``; Heldner & Edlund's between-speaker intervals), and
-``augment.timing.fit_offsets`` fits the overlap share and the two log-normals. The fitted numbers replace
+``augment.timing.fit_offsets`` fits their ex-Gaussian (mu, sigma, tau). The fitted numbers replace
 the offset fields of ``timing_custom`` before any worker starts, so every conversation of a run (and a
 resumed run) draws from the same numbers, and ``config.json`` and every cut's ``custom.timing`` say what
 they were and where they came from.
@@ -12,7 +12,7 @@ they were and where they came from.
 Example::
 
     cfg.augment = resolve_timing(cfg.augment)   # no-op unless timing=custom with estimate_from
-    cfg.augment.timing_custom.overlap_prob, cfg.augment.timing_custom.estimated["transitions"]
+    cfg.augment.timing_custom.offset_mu_s, cfg.augment.timing_custom.estimated["transitions"]
 """
 
 from __future__ import annotations

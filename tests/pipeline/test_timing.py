@@ -68,7 +68,7 @@ def test_natural_timing_measured_from_the_audio_matches_the_profile(natural_out:
     assert off["n"] >= 500  # turn transitions measured (barge-ins are not transitions)
     assert off["ks_p"] > 0.01, off
     assert abs(off["median_measured"] - off["median_profile"]) <= FRAME_S, off
-    assert abs(off["overlap_share_measured"] - TimingConfig().overlap_prob) < 0.06, off
+    assert abs(off["overlap_share_measured"] - off["overlap_share_profile"]) < 0.06, off
     assert timing["offsets_pass"]
     assert timing["backchannels"] >= 50 and timing["backchannels_inside_word"] == 0
     assert timing["backchannels_without_word_timings"] == 0
@@ -117,28 +117,31 @@ def test_custom_timing_is_fitted_from_real_two_channel_conversations(tmp_path: P
     from duplexgen.augment.config import AugmentConfig
     from duplexgen.pipeline.timing import resolve_timing
 
-    truth = TimingConfig(overlap_prob=0.2, gap_median_s=0.55, gap_sigma=0.5, overlap_median_s=0.18, overlap_sigma=0.4,
-                         max_gap_s=2.0, max_overlap_s=0.5)
+    # Offsets unlike the natural profile (fewer, shallower overlaps; slower answers), at most 0.5 s deep.
+    truth = TimingConfig(offset_mu_s=0.15, offset_sigma_s=0.15, offset_tau_s=0.4, max_gap_s=2.0, max_overlap_s=0.5)
     drawn = draw_offsets(truth, 40 * 8, seed=11).reshape(40, 8)
     real = write_two_channel_set(tmp_path / "real", drawn.tolist())
     for how in ("segments", "vad"):
         cfg = resolve_timing(AugmentConfig.from_dict({"timing": "custom", "timing_custom": {"estimate_from": str(real), "estimate_with": how}}))
         tc = cfg.timing_custom
         assert tc.estimated["transitions"] == 320 and tc.estimated["conversations"] == 40, tc.estimated
-        assert tc.overlap_prob == pytest.approx(np.mean(drawn < 0), abs=0.005), how
-        assert tc.gap_median_s == pytest.approx(0.55, rel=0.15) and tc.overlap_median_s == pytest.approx(0.18, rel=0.2), how
+        assert tc.estimated["overlap_share"] == pytest.approx(np.mean(drawn < 0), abs=0.01), how
+        assert tc.offset_mu_s == pytest.approx(0.15, abs=0.05) and tc.offset_sigma_s == pytest.approx(0.15, abs=0.04), (how, tc)
+        assert tc.offset_tau_s == pytest.approx(0.4, abs=0.07), (how, tc)
+        fitted_draws = draw_offsets(tc, 20000, seed=1)
+        assert np.median(fitted_draws) == pytest.approx(np.median(drawn), abs=0.03)
         assert tc.backchannel_prob == TimingConfig().backchannel_prob  # not part of the fit
     # A generate run fits once and records the fitted profile in config.json and in every cut.
     out = tmp_path / "out"
     assert main(["generate", "--no-ray", str(short_config(tmp_path, 6)), f"output_dir={out}", "augment.timing=custom",
                  f"augment.timing_custom.estimate_from={real}"]) == 0
     written = json.loads((out / "config.json").read_text())["augment"]["timing_custom"]
-    assert written["estimated"]["transitions"] == 320 and written["overlap_prob"] == tc.overlap_prob
+    assert written["estimated"]["transitions"] == 320 and written["offset_tau_s"] == tc.offset_tau_s
     cuts = list(load_shards(out / "shards" / "real_conversations"))
     assert len(cuts) == 6
     for cut in cuts:
         rec = cut.custom["timing"]
-        assert rec["profile"] == "custom" and rec["params"]["overlap_prob"] == tc.overlap_prob
+        assert rec["profile"] == "custom" and rec["params"]["offset_mu_s"] == tc.offset_mu_s
         assert rec["estimated"]["from"] == str(real) and rec["estimated"]["transitions"] == 320
 
 
