@@ -191,8 +191,9 @@ def between_speaker_intervals(a: Sequence[Interval], b: Sequence[Interval], step
     """Between-speaker intervals of two speech-activity tracks (Heldner & Edlund 2010 definitions).
 
     A change from A-only to B-only speech through mutual silence is a gap (> 0), through both speaking an
-    overlap (< 0); returns to the same speaker (pauses, within-speaker overlaps) are not transitions, and
-    a change through both silence and overlap is ambiguous and left out. Resolution ``step`` seconds."""
+    overlap (< 0), straight from one to the other 0; returns to the same speaker (pauses, within-speaker
+    overlaps) are not transitions, and a change through both silence and overlap is ambiguous and left out.
+    Resolution ``step`` seconds."""
     ends = [e for _, e in list(a) + list(b)]
     if not ends:
         return []
@@ -215,7 +216,9 @@ def between_speaker_intervals(a: Sequence[Interval], b: Sequence[Interval], step
             continue
         if last is not None and s != last:
             between = state[last_end:i]
-            if len(between) and np.all(between == 3):
+            if not len(between):  # B took over within one step: an offset of 0 at this resolution
+                out.append(0.0)
+            elif np.all(between == 3):
                 out.append(round(float(-(i - last_end) * step), 4))
             elif len(between) and np.all(between == 0):
                 out.append(round(float((i - last_end) * step), 4))

@@ -121,6 +121,7 @@ def test_custom_timing_is_fitted_from_real_two_channel_conversations(tmp_path: P
     truth = TimingConfig(offset_mu_s=0.15, offset_sigma_s=0.15, offset_tau_s=0.4, max_gap_s=2.0, max_overlap_s=0.5)
     drawn = draw_offsets(truth, 40 * 8, seed=11).reshape(40, 8)
     real = write_two_channel_set(tmp_path / "real", drawn.tolist())
+    fitted = {}
     for how in ("segments", "vad"):
         cfg = resolve_timing(AugmentConfig.from_dict({"timing": "custom", "timing_custom": {"estimate_from": str(real), "estimate_with": how}}))
         tc = cfg.timing_custom
@@ -131,6 +132,8 @@ def test_custom_timing_is_fitted_from_real_two_channel_conversations(tmp_path: P
         fitted_draws = draw_offsets(tc, 20000, seed=1)
         assert np.median(fitted_draws) == pytest.approx(np.median(drawn), abs=0.03)
         assert tc.backchannel_prob == TimingConfig().backchannel_prob  # not part of the fit
+        fitted[how] = tc
+    tc = fitted["segments"]  # what generate fits by default (estimate_with=segments)
     # A generate run fits once and records the fitted profile in config.json and in every cut.
     out = tmp_path / "out"
     assert main(["generate", "--no-ray", str(short_config(tmp_path, 6)), f"output_dir={out}", "augment.timing=custom",
