@@ -107,7 +107,7 @@ def main() -> None:
                  ("overlap share measured / profile", f"{o['overlap_share_measured']:.3f} / {o['overlap_share_profile']:.3f}"),
                  ("offsets KS D, p", f"{o['ks_statistic']:.4f}, {o['ks_p']:.3g}"),
                  ("layout (supervision) offsets KS D, p", f"{facts['layout_offsets_vs_profile']['ks_statistic']:.4f}, {facts['layout_offsets_vs_profile']['ks_p']:.3g}"),
-                 ("VAD - layout offset: median, p95 |.|", f"{facts['vad_minus_layout_s']['median']:.4f}, {facts['vad_minus_layout_s']['p95_abs']:.4f} s"),
+                 ("VAD - layout offset: median, p95 of the absolute value", f"{facts['vad_minus_layout_s']['median']:.4f}, {facts['vad_minus_layout_s']['p95_abs']:.4f} s"),
                  ("barge-ins; stop delay median measured / profile", f"{sd['n']}; {sd['median_measured']:.3f} / {sd['median_profile']:.3f} s"),
                  ("stop delay KS D, p", f"{sd['ks_statistic']:.4f}, {sd['ks_p']:.3g}"),
                  ("backchannels; starting inside an agent word", f"{timing['backchannels']}; {timing['backchannels_inside_word']}"),
