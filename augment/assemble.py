@@ -12,11 +12,19 @@ Steps, all deterministic in ``seed``:
    its phrase and follow-up turns.
 3. Backchannels are added to the user stream inside their agent turn, after a word; the agent
    stream is not touched.
+
+With natural/custom timing (``augment.timing``, ``timing.py``) step 1 uses the plan's floor-transfer
+offsets (negative = the next turn starts before this one ends: an overlap that keeps BOTH whole turns;
+only ``barge_in`` entries cut an agent turn), moved later where needed so a turn is heard alone for
+``min_solo_s`` and one channel never overlaps itself (each move is listed in ``timing.clamped``); a
+barge-in keeps its drawn stop delay; a backchannel starts in the silence after an agent phrase end or
+pause, never inside a word.
 4. Both streams end one trailing gap after the last speech, rounded up to 20 ms so they have the
    same duration to the sample; then the user stream gets its realism (``user_stream``).
 
 ``custom`` records it all: ``gaps``, ``gap_distribution``, ``barge_in``, ``barge_in_skipped``,
-``backchannels``, ``backchannels_skipped``, ``augmentations``, ``augment_seed``. Turn indices
+``backchannels``, ``backchannels_skipped``, ``augmentations``, ``augment_seed`` (and ``timing`` for the
+natural/custom profiles; its absence means the paper's timing). Turn indices
 (``agent_turn``, ``user_turn``, ``turn``) are indices into ``conv.turns`` and equal
 ``Segment.turn_index``.
 
@@ -40,7 +48,9 @@ from duplexgen.augment.config import AugmentConfig
 from duplexgen.core.timing import eos_frame_ok, estimate_tokens
 from duplexgen.augment.layout import place, round_up_to_grid, to_samples
 from duplexgen.core.records import Segment, TwoStreamCut
-from duplexgen.augment.plan import PLAN_KEY, check_alternation, draw_gaps, gap_distribution
+from duplexgen.augment.plan import PLAN_KEY, check_alternation, plan_gaps
+from duplexgen.augment.timing import backchannel_slots, clip_slots, params_from_record, pick_in_slots
+from duplexgen.augment.config import TimingConfig
 from duplexgen.augment.user_stream import NoiseProvider, augment_user_stream
 from duplexgen.core.records import AGENT, USER, Conversation, RejectError, RenderedTurn
 from duplexgen.core.timing import AGENT_SAMPLE_RATE, USER_SAMPLE_RATE
@@ -64,8 +74,8 @@ def _check_inputs(conv: Conversation, turns: Sequence[RenderedTurn]) -> None:
 
 def _default_plan(conv: Conversation, cfg: AugmentConfig, seed: int) -> dict[str, Any]:
     """An unplanned conversation: gaps only (no barge-ins, no backchannels)."""
-    return {"seed": seed, "gaps": draw_gaps(conv.turns, cfg.gap, seed), "barge_in": [], "backchannels": [],
-            "gap_distribution": gap_distribution(cfg.gap)}
+    gaps = plan_gaps(list(conv.turns), cfg, seed)
+    return {"seed": seed, "barge_in": [], "backchannels": [], **gaps}
 
 
 def assemble(
@@ -100,6 +110,10 @@ def assemble(
     t_next = 0.0  # where the next turn starts (end of the previous turn + its gap)
     user_start_override: Optional[float] = None
     last_agent_end = -np.inf
+    tp = params_from_record(plan["timing"]) if plan.get("timing") else None  # None: the paper's timing
+    last_end = {USER: -np.inf, AGENT: -np.inf}
+    prev_start: Optional[float] = None
+    clamped: list[dict[str, Any]] = []
     for pos, i in enumerate(main):
         if i in dropped:
             continue
@@ -107,6 +121,16 @@ def assemble(
         start = t_next
         if turn.role == USER and user_start_override is not None:
             start, user_start_override = user_start_override, None
+        elif tp is not None:
+            # An overlap leaves the previous turn heard alone for min_solo_s (and the first agent BOS off
+            # frame 0); one speaker's turns are min_solo_s apart (never overlapping on a channel, EOS and BOS
+            # frames apart, and a VAD does not read them as one turn with a pause).
+            planned = start
+            if prev_start is not None:
+                start = max(start, prev_start + tp.min_solo_s)
+            start = max(start, last_end[turn.role] + _same_speaker_gap(cfg, tp))
+            if start != planned:
+                clamped.append({"turn": i, "planned_start": round(planned, 6), "start": round(start, 6)})
         elif turn.role == AGENT:
             # After a barge-in the agent's previous (cut) audio must be over before it answers.
             start = max(start, last_agent_end + cfg.gap.min_s)
@@ -116,7 +140,8 @@ def assemble(
         entry = barge_plan.get(i) if turn.role == AGENT else None
         if entry is not None:
             following = [j for j in main[pos + 1 :] if j not in dropped]
-            result = _cut(conv, i, r, start, entry, following[0] if following else None, cfg, count)
+            result = _cut(conv, i, r, start, entry, following[0] if following else None, cfg, count,
+                          not_before=None if tp is None else last_end[USER] + _same_speaker_gap(cfg, tp))
             if isinstance(result, str):
                 barge_skipped.append({"agent_turn": i, "reason": result})
                 if entry.get("interruption") == "phrase":
@@ -130,13 +155,35 @@ def assemble(
         placed[i] = {"start": start, "audio": audio, "text": text, "end": end, "n_words": n_words}
         if turn.role == AGENT:
             last_agent_end = end
+        last_end[turn.role], prev_start = end, start
         gap_log.append({"after_turn": i, "gap": gap})
         t_next = end + (gap if gap is not None else 0.0)
+
+    if tp is not None:  # record the realised offsets (clamps moved some starts); None stays where a barge-in cut in
+        for g, nxt in zip(gap_log, gap_log[1:]):
+            if g["gap"] is not None:
+                g["gap"] = round(placed[nxt["after_turn"]]["start"] - placed[g["after_turn"]]["end"], 6)
+        # The paper's trailing silence after the last laid-out turn, also when a skipped phrase barge-in dropped the
+        # turns planned after it (the offset drawn for this turn was meant for a next turn that is gone).
+        if gap_log and gap_log[-1]["gap"] is not None:
+            gap_log[-1]["gap"] = cfg.gap.s
 
     # 3. Backchannels over (uncut) agent turns, on the user stream only.
     backchannels, bc_skipped = [], []
     for e in plan.get("backchannels", []) if cfg.backchannel.enabled else []:
         k, j = e["turn"], e["agent_turn"]
+        if tp is not None:
+            res = _place_backchannel_natural(turns[k], turns[j], placed.get(j), e, tp, cfg, placed, conv,
+                                             cut=any(b["agent_turn"] == j for b in barge_in))
+            if isinstance(res, str):
+                bc_skipped.append({"turn": k, "agent_turn": j, "reason": res})
+            else:
+                start = res["start"]
+                placed[k] = {"start": start, "audio": turns[k].audio.astype(np.float32, copy=False), "text": turns[k].text,
+                             "end": start + turns[k].duration}
+                backchannels.append({"turn": k, "agent_turn": j, "text": turns[k].text, "start": start,
+                                     "end": start + turns[k].duration, "frac": res["frac"], "after_word_end": res["word_end"]})
+            continue
         res = _place_backchannel(turns[k], turns[j], placed.get(j), e["frac"], cfg.backchannel.margin_s,
                                  cut=any(b["agent_turn"] == j for b in barge_in))
         if isinstance(res, str):
@@ -179,13 +226,20 @@ def assemble(
         "dropped_turns": sorted(dropped),
         "augmentations": aug_records,
     }
+    if tp is not None:
+        custom["timing"] = {**plan["timing"], "clamped": clamped}
     return TwoStreamCut(user, agent, segments, custom, sr_u, sr_a)
 
 
 def _cut(conv: Conversation, i: int, r: RenderedTurn, start: float, entry: dict, next_main: Optional[int],
-         cfg: AugmentConfig, count: Callable[[str], int]) -> dict[str, Any] | str:
-    """Cut agent turn ``i`` (placed at ``start``) for a barge-in; a reason string when it cannot be cut."""
+         cfg: AugmentConfig, count: Callable[[str], int], not_before: Optional[float] = None) -> dict[str, Any] | str:
+    """Cut agent turn ``i`` (placed at ``start``) for a barge-in; a reason string when it cannot be cut.
+
+    ``entry["kept"]`` (natural timing: the drawn stop delay) replaces ``barge_in.kept_s``; ``not_before`` is the
+    earliest cut on the timeline (natural timing: the user's previous turn must be over before the user barges in)."""
     bi, sr = cfg.barge_in, r.sample_rate
+    kept_s = float(entry.get("kept", bi.kept_s))
+    min_cut_s = bi.min_cut_s if not_before is None else max(bi.min_cut_s, not_before - start)
     if next_main is None or next_main != entry.get("user_turn") or conv.turns[next_main].role != USER:
         return "the planned interrupting user turn does not follow this agent turn"
     if not r.words:
@@ -194,12 +248,12 @@ def _cut(conv: Conversation, i: int, r: RenderedTurn, start: float, entry: dict,
         return "word boundaries are estimated, not measured (timing_source='estimate'): a cut could split a word"
     if [w.text for w in r.words] != word_symbols(r.text):
         return "the turn's word timings do not spell its text, so the kept text could not be an exact prefix"
-    cut = choose_cut(r.words, r.duration, float(entry["frac"]), bi.kept_s, sr, bi.min_cut_s)
+    cut = choose_cut(r.words, r.duration, float(entry["frac"]), kept_s, sr, min_cut_s)
     if cut is None:
         return "no word boundary leaves kept_s after a cut inside the turn"
     start_sample = to_samples(start, sr)
     end = (start_sample + cut.keep_samples) / sr
-    t_cut = end - to_samples(bi.kept_s, sr) / sr
+    t_cut = end - to_samples(kept_s, sr) / sr
     text = spoken_text(r.text, cut.n_words)
     n_tokens = int(count(text))
     if not eos_frame_ok(start, end, n_tokens):
@@ -209,7 +263,7 @@ def _cut(conv: Conversation, i: int, r: RenderedTurn, start: float, entry: dict,
         "agent_turn": i,
         "user_turn": entry["user_turn"],
         "t_cut": t_cut,
-        "kept": bi.kept_s,
+        "kept": kept_s,
         "end": end,
         "fade_ms": bi.fade_ms,
         "interruption": entry["interruption"],
@@ -223,6 +277,8 @@ def _cut(conv: Conversation, i: int, r: RenderedTurn, start: float, entry: dict,
     }
     if entry.get("followup_turn") is not None:
         record["followup_turn"] = entry["followup_turn"]
+    if "kept" in entry:  # natural/custom timing: how deep into the agent turn the user came in
+        record["depth_s"] = round(t_cut - start, 6)
     return {"audio": audio, "text": text, "end": end, "t_cut": t_cut, "record": record}
 
 
@@ -241,6 +297,33 @@ def _place_backchannel(bc: RenderedTurn, ag: RenderedTurn, agent_placed: Optiona
     if candidates:
         return min(candidates, key=lambda t: abs(t - desired))
     return min(max(desired, lo), hi)
+
+
+def _same_speaker_gap(cfg: AugmentConfig, tp: TimingConfig) -> float:
+    """Natural timing: the least silence between two stretches of one speaker's channel."""
+    return max(cfg.gap.min_s, tp.min_solo_s)
+
+
+def _place_backchannel_natural(bc: RenderedTurn, ag: RenderedTurn, agent_placed: Optional[dict], entry: dict, tp: TimingConfig,
+                               cfg: AugmentConfig, placed: dict[int, dict], conv: Conversation, cut: bool) -> dict[str, float] | str:
+    """Natural timing: a backchannel starts in the silence after an agent phrase end or pause (``timing.backchannel_slots``,
+    never inside a word) while the user's own channel is free; a reason string when no slot fits."""
+    if agent_placed is None:
+        return "its agent turn was not laid out"
+    if cut:
+        return "its agent turn was interrupted"
+    if not ag.words:
+        return f"no word timings for the agent turn (timing_source={ag.timing_source!r})"
+    a0, gap = agent_placed["start"], _same_speaker_gap(cfg, tp)
+    slots = [(a0 + a, a0 + b) for a, b in backchannel_slots(ag.words, ag.duration, bc.duration, tp, cfg.backchannel.margin_s)]
+    users = [(p["start"], p["end"]) for k, p in placed.items() if conv.turns[k].role == USER and conv.turns[k].kind != "backchannel"]
+    free_from = max([e + gap for s, e in users if s <= a0] or [0.0])
+    free_until = min([s - gap - bc.duration for s, _ in users if s > a0] or [np.inf])
+    start = pick_in_slots(clip_slots(slots, free_from, free_until), entry["u_pick"], entry["u_pause"])
+    if start is None:
+        return "no phrase end or pause of the agent turn leaves room for the backchannel"
+    word_end = max(a0 + w.end for w in ag.words if a0 + w.end <= start + 1e-9)
+    return {"start": start, "frac": round((start - a0) / ag.duration, 4), "word_end": round(word_end, 6)}
 
 
 __all__ = ["assemble"]

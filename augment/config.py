@@ -27,6 +27,9 @@ from duplexgen.core.timing import BARGE_IN_KEEP_S, FRAME_S, GAP_S
 GAP_DISTRIBUTIONS = ("fixed", "uniform", "normal", "mixture")
 INTERRUPTION_MODES = ("next_turn", "phrase", "mixed")
 POSITIONS = ("early", "middle", "late")
+#: ``augment.timing``: the paper's fixed layout, human-conversation statistics, or your own (``timing_custom``).
+TIMING_PROFILES = ("paper", "natural", "custom")
+ESTIMATE_SOURCES = ("segments", "vad")
 
 #: (what the user says, what the agent answers next): short interruptions and a fitting follow-up.
 DEFAULT_INTERRUPTIONS: list[list[str]] = [
@@ -203,6 +206,56 @@ class UserStreamConfig:
 
 
 @dataclass
+class TimingConfig:
+    """Natural/custom timing parameters (``augment.timing_custom``). The defaults ARE the ``natural`` profile;
+    every number's source is in ``duplexgen.augment.timing`` and the README ("Natural timing")."""
+
+    offset_mu_s: float = field(default=-0.10, metadata={"help": "floor-transfer offset (ex-Gaussian): mean of its normal part, s"})
+    offset_sigma_s: float = field(default=0.45, metadata={"help": "floor-transfer offset: sd of its normal part, s (the overlap side)"})
+    offset_tau_s: float = field(default=0.24, metadata={"help": "floor-transfer offset: mean of its exponential part, s (the long-gap tail)"})
+    max_gap_s: float = field(default=3.0, metadata={"help": "longest gap, s (longer draws are clipped)"})
+    max_overlap_s: float = field(default=1.0, metadata={"help": "deepest overlap, s (deeper draws are clipped)"})
+    min_solo_s: float = field(default=0.24, metadata={"help": "a turn is heard alone at least this long before the next one may overlap it, and one speaker's turns are at least this far apart, s (3 frames)"})
+    stop_median_s: float = field(default=0.30, metadata={"help": "median agent speech kept after a barge-in starts (log-normal), s; replaces barge_in.kept_s"})
+    stop_sigma: float = field(default=0.45, metadata={"help": "sigma (sd of ln) of the barge-in stop delay"})
+    stop_range_s: list[float] = field(default_factory=lambda: [0.12, 1.0], metadata={"help": "[min, max] barge-in stop delay, s"})
+    depth_range: list[float] = field(
+        default_factory=lambda: [0.05, 0.95], metadata={"help": "[lo, hi] fraction of the agent turn where a barge-in starts (uniform); replaces barge_in.position_*"}
+    )
+    backchannel_prob: float = field(default=0.45, metadata={"help": "probability that an agent turn gets a backchannel; replaces backchannel.prob"})
+    backchannel_min_speech_s: float = field(default=0.7, metadata={"help": "agent speech before the first backchannel slot, s (Ward & Tsukahara 2000)"})
+    backchannel_min_pause_s: float = field(default=0.1, metadata={"help": "a pause at least this long after an agent word is a backchannel slot, s"})
+    estimate_from: Optional[str] = field(
+        default=None, metadata={"help": "fit the offset (offset_mu_s, offset_sigma_s, offset_tau_s) to real conversations: a real_conversations JSONL (two-channel rows)"}
+    )
+    estimate_with: str = field(default="segments", metadata={"help": "what estimate_from measures: segments (their start/end) | vad (the audio, energy VAD per channel)"})
+    estimated: dict[str, Any] = field(
+        default_factory=dict, metadata={"help": "filled by the pipeline when it fits estimate_from (counts and source); leave empty"}
+    )
+
+    def __post_init__(self) -> None:
+        where = "augment.timing_custom"
+        _check_prob("timing_custom.backchannel_prob", self.backchannel_prob)
+        for name in ("offset_sigma_s", "offset_tau_s", "max_gap_s", "max_overlap_s", "stop_median_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{where}.{name} must be > 0, got {getattr(self, name)}")
+        for name in ("stop_sigma", "min_solo_s", "backchannel_min_speech_s", "backchannel_min_pause_s"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{where}.{name} must be >= 0, got {getattr(self, name)}")
+        _check_range("timing_custom.stop_range_s", self.stop_range_s, 1e-3, 10.0)
+        _check_range("timing_custom.depth_range", self.depth_range, 0.0, 1.0)
+        if self.estimate_with not in ESTIMATE_SOURCES:
+            raise ValueError(f"{where}.estimate_with must be one of {ESTIMATE_SOURCES}, got {self.estimate_with!r}")
+
+    def params(self) -> dict[str, Any]:
+        """The numbers only (what a cut records), without the estimation bookkeeping."""
+        d = dataclasses.asdict(self)
+        for k in ("estimate_from", "estimate_with", "estimated"):
+            d.pop(k)
+        return d
+
+
+@dataclass
 class AugmentConfig:
     """Everything the plan (text) and assemble (audio) steps need."""
 
@@ -210,18 +263,29 @@ class AugmentConfig:
     barge_in: BargeInConfig = field(default_factory=BargeInConfig, metadata={"help": "barge-in augmentation"})
     backchannel: BackchannelConfig = field(default_factory=BackchannelConfig, metadata={"help": "backchannel overlays"})
     user_stream: UserStreamConfig = field(default_factory=UserStreamConfig, metadata={"help": "user-stream realism"})
+    timing: str = field(
+        default="paper",
+        metadata={"help": "timing profile: paper (every gap gap.s, barge-ins keep barge_in.kept_s) | natural (gaps, overlaps, "
+                          "barge-in depth/stop and backchannel slots from human conversation statistics) | custom (timing_custom)"},
+    )
+    timing_custom: TimingConfig = field(default_factory=TimingConfig, metadata={"help": "for timing=custom: the parameters (defaults = natural)"})
     tokenizer: Optional[str] = field(
         default=None,
         metadata={"help": "training tokenizer (HF folder or .gguf) for the EOS-frame rule of shortened turns; null = the conservative estimate (core.timing.estimate_tokens)"},
     )
 
     def __post_init__(self) -> None:
-        for name, cls in (("gap", GapConfig), ("barge_in", BargeInConfig), ("backchannel", BackchannelConfig), ("user_stream", UserStreamConfig)):
+        for name, cls in (("gap", GapConfig), ("barge_in", BargeInConfig), ("backchannel", BackchannelConfig), ("user_stream", UserStreamConfig),
+                          ("timing_custom", TimingConfig)):
             value = getattr(self, name)
             if isinstance(value, dict):
                 setattr(self, name, _from_dict(cls, value, f"augment.{name}"))
             elif not isinstance(value, cls):
                 raise ValueError(f"augment.{name} must be a {cls.__name__} or a dict, got {type(value).__name__}")
+        if self.timing not in TIMING_PROFILES:
+            raise ValueError(f"augment.timing must be one of {TIMING_PROFILES}, got {self.timing!r}")
+        if self.timing != "custom" and self.timing_custom != TimingConfig():
+            raise ValueError(f"augment.timing_custom is only read with augment.timing: custom (got timing: {self.timing}); set augment.timing=custom")
 
     @classmethod
     def from_dict(cls, d: Optional[dict[str, Any]]) -> "AugmentConfig":
@@ -246,6 +310,8 @@ __all__ = [
     "BargeInConfig",
     "BackchannelConfig",
     "UserStreamConfig",
+    "TimingConfig",
+    "TIMING_PROFILES",
     "DEFAULT_INTERRUPTIONS",
     "DEFAULT_BACKCHANNELS",
 ]

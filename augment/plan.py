@@ -18,6 +18,12 @@ user/agent alternation, and sit right after the agent turn they overlap)::
                    "position": "middle", "frac": 0.48, "followup_turn": 6}],
      "backchannels": [{"turn": 2, "agent_turn": 1, "frac": 0.41}]}
 
+With ``augment.timing`` natural or custom (``augment.timing``) the plan also holds ``"timing"`` (profile
+and parameters); ``gaps`` are floor-transfer offsets, negative where the next turn starts before this one
+ends (an overlap); a barge-in entry carries its drawn stop delay (``"kept"``) and its depth (``"frac"``);
+a backchannel entry carries ``u_pick``/``u_pause`` (which phrase-end or pause slot, and where in it)
+instead of ``frac``. ``paper`` plans are exactly as before.
+
 With ``interruption="next_turn"`` the interrupting speech is the conversation's next user turn (a new
 question from the same source) and no turns are added; the last agent turn has no next user turn, so
 it can only be interrupted by a phrase (``mixed`` falls back to a phrase there, ``next_turn`` skips it).
@@ -36,7 +42,8 @@ from typing import Optional
 
 import numpy as np
 
-from duplexgen.augment.config import POSITIONS, AugmentConfig, GapConfig
+from duplexgen.augment.config import POSITIONS, AugmentConfig, GapConfig, TimingConfig
+from duplexgen.augment.timing import depth_fraction, draw_offset, draw_stop_delay, profile_record, timing_params
 from duplexgen.core.records import AGENT, USER, Conversation, RejectError, Turn
 
 PLAN_KEY = "plan"
@@ -74,6 +81,28 @@ def gap_distribution(cfg: GapConfig) -> dict:
             **({"mixture": cfg.mixture} if cfg.distribution == "mixture" else {})}
 
 
+def draw_turn_offsets(turns: list[Turn], p: TimingConfig, seed: int, trailing_s: float) -> list[Optional[float]]:
+    """Natural/custom timing: a floor-transfer offset after each main turn (< 0: the next turn overlaps it),
+    ``trailing_s`` after the last one (the agent learns to stop in silence), None for backchannels."""
+    rng = rng_for(seed, "offsets")
+    main = [k for k, t in enumerate(turns) if t.kind != "backchannel"]
+    out: list[Optional[float]] = [None] * len(turns)
+    for k in main[:-1]:
+        out[k] = draw_offset(p, rng)
+    if main:
+        out[main[-1]] = trailing_s
+    return out
+
+
+def plan_gaps(turns: list[Turn], cfg: AugmentConfig, seed: int) -> dict:
+    """The one gap draw: ``{"gaps", "gap_distribution"}`` (plus ``"timing"`` for natural/custom timing)."""
+    p = timing_params(cfg)
+    if p is None:
+        return {"gaps": draw_gaps(turns, cfg.gap, seed), "gap_distribution": gap_distribution(cfg.gap)}
+    return {"gaps": draw_turn_offsets(turns, p, seed, cfg.gap.s), "gap_distribution": {"distribution": cfg.timing},
+            "timing": profile_record(cfg, p)}
+
+
 def check_alternation(conv: Conversation, stage: str = "augment.plan") -> None:
     """Raise RejectError unless the (non-backchannel) turns start with the user and alternate."""
     main = [t for t in conv.turns if t.kind != "backchannel"]
@@ -97,6 +126,7 @@ def plan_conversation(conv: Conversation, cfg: Optional[AugmentConfig] = None, s
         return out
     check_alternation(out)
     bi, bc = cfg.barge_in, cfg.backchannel
+    tp = timing_params(cfg)  # None: the paper's fixed timing
 
     new_turns: list[Turn] = []
     barge_ins: list[dict] = []
@@ -130,6 +160,10 @@ def plan_conversation(conv: Conversation, cfg: Optional[AugmentConfig] = None, s
                     "position": POSITIONS[pos_i],
                     "frac": round(lo + (hi - lo) * frac_u, 4),
                 }
+                if tp is not None:  # natural depth and stop delay instead of the position bins and kept_s
+                    entry["frac"] = depth_fraction(tp, frac_u)
+                    entry["position"] = POSITIONS[min(int(entry["frac"] * 3), 2)]
+                    entry["kept"] = draw_stop_delay(tp, rng_for(seed, "stop_delay", i))
                 if mode == "phrase":
                     phrase, followup = bi.phrases[int(k_phrase * len(bi.phrases)) % len(bi.phrases)]
                     new_turns.append(Turn(role=USER, text=phrase, kind="interruption"))
@@ -141,21 +175,27 @@ def plan_conversation(conv: Conversation, cfg: Optional[AugmentConfig] = None, s
                     entry["followup_turn"] = None
                 barge_ins.append(entry)
                 continue
-        if bc.enabled and u_bc < bc.prob:
+        if bc.enabled and u_bc < (bc.prob if tp is None else tp.backchannel_prob):
             lo, hi = bc.position_range
             text = bc.phrases[int(k_bc * len(bc.phrases)) % len(bc.phrases)]
             new_turns.append(Turn(role=USER, text=text, kind="backchannel"))
-            backchannels.append({"turn": len(new_turns) - 1, "agent_turn": len(new_turns) - 2, "frac": round(lo + (hi - lo) * frac_bc, 4)})
+            if tp is None:
+                backchannels.append({"turn": len(new_turns) - 1, "agent_turn": len(new_turns) - 2, "frac": round(lo + (hi - lo) * frac_bc, 4)})
+            else:  # natural: which phrase-end/pause slot of the agent turn, and where in its silence (assemble)
+                backchannels.append({"turn": len(new_turns) - 1, "agent_turn": len(new_turns) - 2, "u_pick": round(frac_bc, 6),
+                                     "u_pause": round(float(rng_for(seed, "backchannel_pause", i).random()), 6)})
 
     out.turns = new_turns
+    gaps = plan_gaps(new_turns, cfg, seed)
     out.meta[PLAN_KEY] = {
         "seed": int(seed),
-        "gaps": draw_gaps(new_turns, cfg.gap, seed),
-        "gap_distribution": gap_distribution(cfg.gap),
+        "gaps": gaps["gaps"],
+        "gap_distribution": gaps["gap_distribution"],
         "barge_in": barge_ins,
         "backchannels": backchannels,
+        **({"timing": gaps["timing"]} if "timing" in gaps else {}),
     }
     return out
 
 
-__all__ = ["plan_conversation", "draw_gap", "draw_gaps", "gap_distribution", "rng_for", "check_alternation", "PLAN_KEY"]
+__all__ = ["plan_conversation", "draw_gap", "draw_gaps", "draw_turn_offsets", "plan_gaps", "gap_distribution", "rng_for", "check_alternation", "PLAN_KEY"]

@@ -13,6 +13,7 @@ Example::
     ev = cut_events(cut)
     ev.user_turn_ends, ev.interruptions, ev.backchannels
     merge_intervals([(0, 1), (1.1, 2)], max_gap=0.2)   # [(0.0, 2.0)]
+    floor_transfer_offsets([("user", 0, 2), ("agent", 1.8, 4)])   # [-0.2]: the agent overlapped the user
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional, Sequence
+
+import numpy as np
 
 Interval = tuple[float, float]
 
@@ -104,8 +107,11 @@ def sup_kind(sup: Any) -> str:
 def cut_events(cut: Any) -> CutEvents:
     """Turn ends, interruptions, backchannels and noise events of an eval cut (no audio decoding).
 
-    Interruptions come from ``custom.barge_in[].t_cut``; without it, a user turn that starts inside an
-    agent supervision is one. Backchannels come from ``custom.backchannels`` (else supervisions of
+    Interruptions come from ``custom.barge_in[].t_cut``; only a cut WITHOUT that key (not made by duplexgen)
+    falls back to "a user turn that starts inside an agent supervision": with natural timing a user turn
+    may overlap the end of an agent turn that is not cut, which is an overlap, not a barge-in. A user
+    turn's answer is the first agent turn that starts after the user turn starts (natural timing: possibly
+    before it ends, a negative reference latency). Backchannels come from ``custom.backchannels`` (else supervisions of
     kind "backchannel"); noise events from ``custom.augmentations[name=noise].noise_intervals`` that
     start inside an agent turn."""
     custom = getattr(cut, "custom", None) or {}
@@ -117,16 +123,17 @@ def cut_events(cut: Any) -> CutEvents:
         agent_supervisions=[(s.start, s.end) for s in agents],
         agent_text=" ".join((s.text or "").strip() for s in agents).strip(),
     )
-    # Turn-taking: each user turn answered by an agent turn that starts after it ends.
+    # Turn-taking: each user turn answered by the agent turn that starts after it starts (paper timing: after
+    # it ends; natural timing may overlap its end).
     for k, u in enumerate(users):
         nxt_user = users[k + 1].start if k + 1 < len(users) else math.inf
-        answers = [a for a in agents if u.end - 1e-6 <= a.start < nxt_user]
+        answers = [a for a in agents if u.start < a.start < nxt_user]
         if answers:
             ev.user_turn_ends.append(_r(u.end))
             ev.reference_turn_latencies.append(_r(answers[0].start - u.end))
     # Barge-ins.
-    records = custom.get("barge_in") or []
-    if records:
+    records = custom.get("barge_in")
+    if records is not None:
         ev.interruptions = [_r(float(b["t_cut"])) for b in records]
         ev.reference_kept = [float(b.get("kept", 0.0)) for b in records]
     else:
@@ -161,5 +168,63 @@ def cut_events(cut: Any) -> CutEvents:
     return ev
 
 
+# ----------------------------------------------------------------------------- turn-transition timing
+
+
+def floor_transfer_offsets(segments: Sequence[tuple[str, float, float]]) -> list[float]:
+    """Floor-transfer offsets of one conversation from ``[(speaker, start, end), ...]``.
+
+    A segment wholly inside another speaker's segment is a backchannel, not a transition (Heldner &
+    Edlund 2010 count within-speaker overlaps apart); consecutive segments of one speaker are one turn."""
+    segs = sorted(segments, key=lambda s: (s[1], s[2]))
+    kept = [s for s in segs if not any(o[0] != s[0] and o[1] <= s[1] and s[2] <= o[2] for o in segs)]
+    turns: list[list[Any]] = []
+    for spk, a, b in kept:
+        if turns and turns[-1][0] == spk:
+            turns[-1][2] = max(turns[-1][2], b)
+        else:
+            turns.append([spk, a, b])
+    return [round(nxt[1] - cur[2], 4) for cur, nxt in zip(turns, turns[1:])]
+
+
+def between_speaker_intervals(a: Sequence[Interval], b: Sequence[Interval], step: float = 0.01) -> list[float]:
+    """Between-speaker intervals of two speech-activity tracks (Heldner & Edlund 2010 definitions).
+
+    A change from A-only to B-only speech through mutual silence is a gap (> 0), through both speaking an
+    overlap (< 0), straight from one to the other 0; returns to the same speaker (pauses, within-speaker
+    overlaps) are not transitions, and a change through both silence and overlap is ambiguous and left out.
+    Resolution ``step`` seconds."""
+    ends = [e for _, e in list(a) + list(b)]
+    if not ends:
+        return []
+    n = int(math.ceil(max(ends) / step)) + 1
+
+    def track(intervals):
+        m = np.zeros(n, dtype=bool)
+        for s, e in intervals:
+            m[int(round(s / step)) : int(round(e / step))] = True
+        return m
+
+    ta, tb = track(a), track(b)
+    state = np.where(ta & ~tb, 1, np.where(tb & ~ta, 2, np.where(ta & tb, 3, 0)))
+    change = np.flatnonzero(np.diff(state)) + 1
+    runs = zip(np.r_[0, change], np.r_[change, n])
+    out, last, last_end = [], None, 0
+    for i, j in runs:
+        s = state[i]
+        if s not in (1, 2):
+            continue
+        if last is not None and s != last:
+            between = state[last_end:i]
+            if not len(between):  # B took over within one step: an offset of 0 at this resolution
+                out.append(0.0)
+            elif np.all(between == 3):
+                out.append(round(float(-(i - last_end) * step), 4))
+            elif len(between) and np.all(between == 0):
+                out.append(round(float((i - last_end) * step), 4))
+        last, last_end = s, j
+    return out
+
+
 __all__ = ["Interval", "rounded", "merge_intervals", "covering", "speaking_at", "overlaps", "total_duration",
-           "CutEvents", "sup_kind", "cut_events"]
+           "CutEvents", "sup_kind", "cut_events", "floor_transfer_offsets", "between_speaker_intervals"]

@@ -59,16 +59,21 @@ CUT_FIELDS: dict[str, Field] = _fields(
     Field("topic", str, "the topic of an LLM-written dialog", always=False),
     # layout and augmentation (augment.assemble)
     Field("augment_seed", int, "seed of every random choice of the layout and augmentation"),
-    Field("gaps", list, "gap (s) after each laid-out turn, in timeline order; null where the next turn overlaps (barge-in)"),
+    Field("gaps", list, "gap (s) after each laid-out turn, in timeline order; null where the next turn overlaps (barge-in); "
+          "with natural/custom timing a floor-transfer offset, negative where the next turn starts before this one ends (an overlap, not a barge-in)"),
     Field("gap_turns", list, "turn index each entry of gaps follows"),
     Field("trailing_gap", float, "silence (s) after the last speech"),
     Field("gap_distribution", dict, "how gaps were drawn (distribution and its parameters)"),
     Field("barge_in", list, "barge-ins: agent_turn, user_turn, t_cut (user starts), kept (s of agent speech kept), end, fade_ms, interruption, position, frac, words_kept, words_total, n_tokens, full_text, spoken_text"),
     Field("barge_in_skipped", list, "planned barge-ins that could not be placed, with the reason"),
-    Field("backchannels", list, "backchannels overlaid on the user stream during an agent turn: turn, agent_turn, text, start, end, frac"),
+    Field("backchannels", list, "backchannels overlaid on the user stream during an agent turn: turn, agent_turn, text, start, end, frac "
+          "(natural/custom timing also after_word_end: end of the agent word it follows)"),
     Field("backchannels_skipped", list, "planned backchannels that could not be placed, with the reason"),
     Field("dropped_turns", list, "turn indices dropped with a skipped phrase barge-in"),
     Field("augmentations", list, "user-stream augmentations applied (gain, noise, echo, reverb) with their parameters"),
+    Field("timing", dict, "timing profile of a natural/custom cut (absent = the paper's fixed timing): profile, params "
+          "(augment.TimingConfig numbers the offsets, barge-in stop delays and backchannels were drawn with), estimated "
+          "(custom fitted from real conversations: from, with, counts), clamped (turn starts moved to keep the contract)", always=False),
     # training side (training.precompute)
     Field("target_codes_codec", str, "fingerprint of the codec that produced the precomputed target_codes field", always=False),
 )

@@ -9,7 +9,13 @@ metadata says. Per conversation (``audit_cut``), with an energy VAD (optionally 
   level after ``t_cut + kept`` until its next turn (should be digital silence);
 - **levels**: RMS of the speech (dBFS), peak, and clipping ratio per stream;
 - **boundaries**: |supervision start/end - speech start/end| per turn (the trainer puts BOS/EOS
-  there), and speech outside every supervision of its stream (seconds).
+  there), and speech outside every supervision of its stream (seconds);
+- **timing** (cuts with ``custom.timing``: the natural/custom profiles): the floor-transfer offset of
+  every speaker change that is not a barge-in (next speaker's speech onset - previous speaker's speech
+  end, each on its own channel, so overlaps are negative), the barge-in depth into the agent turn, and
+  where each backchannel's speech starts relative to the agent's words (inside a word is a problem).
+  ``audit_dir`` compares the offsets (and stop delays) with draws from the recorded profile: two-sample
+  KS test, medians, overlap share; the offsets pass with KS p > 0.01 and medians within one 80 ms frame.
 
 ``audit_dir`` aggregates (mean, p95, max), flags problems against tolerances and lists the worst
 conversations; ``format_audit`` prints it. The lead exposes it as ``duplexgen validate DIR --audit``.
@@ -32,6 +38,12 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from duplexgen.core.events import Interval, cut_events, merge_intervals, sup_kind
+from duplexgen.core.timing import FRAME_S
+
+#: Offsets pass against their profile with a two-sample KS p-value above this (and medians within one frame).
+TIMING_KS_P_MIN = 0.01
+#: A backchannel onset this close to a word's edge is at the edge, not inside the word (energy-VAD precision), s.
+WORD_EDGE_TOL_S = 0.01
 
 #: Full scale of 16-bit audio as stored in the shards; |x| at or above this is clipped.
 CLIP_LEVEL = 32767 / 32768 - 1e-6
@@ -200,8 +212,10 @@ def audit_cut(cut: Any, cfg: Optional[AuditConfig] = None) -> dict[str, Any]:
     barge = []
     agent_sups = [s for s in sups if s.speaker == "agent"]
     for t_cut, kept in zip(ev.interruptions, ev.reference_kept):
-        cover = next(((a0, a1) for a0, a1 in speech_a if a0 <= t_cut + 0.05 and a1 >= t_cut - cfg.min_silence_s), None)
-        measured_kept = round(cover[1] - t_cut, 4) if cover else None
+        # The agent's speech from the cut on: every interval that reaches past t_cut (a pause inside the kept part
+        # splits it) and starts before the kept part is over; the last one's end is where the agent stopped.
+        cover = [(a0, a1) for a0, a1 in speech_a if a1 >= t_cut - cfg.min_silence_s and a0 <= t_cut + kept + 0.05]
+        measured_kept = round(max(a1 for _, a1 in cover) - t_cut, 4) if cover else None
         end_kept = t_cut + kept
         nxt = min((s.start for s in agent_sups if s.start > end_kept + 1e-3), default=cut.duration)
         i0, i1 = int(math.ceil(end_kept * sr_a)) + 1, int(nxt * sr_a)
@@ -230,8 +244,52 @@ def audit_cut(cut: Any, cfg: Optional[AuditConfig] = None) -> dict[str, Any]:
     }
     if out["uncovered_speech_s"]["agent"] > 0:
         out["problems"].append(f"{out['uncovered_speech_s']['agent']:.2f}s of agent speech outside agent supervisions")
+    if custom.get("timing"):
+        out["timing"] = measure_timing(sups, speech_u, speech_a, t_cuts, custom)
+        inside = [b for b in out["timing"]["backchannels"] if b["inside_word"]]
+        if inside:
+            out["problems"].append(f"{len(inside)} backchannel(s) start inside an agent word (first at {inside[0]['onset']:.2f}s)")
     out["vad"] = {"user": [[round(a, 4), round(b, 4)] for a, b in speech_u], "agent": [[round(a, 4), round(b, 4)] for a, b in speech_a]}
     return out
+
+
+def measure_timing(sups: Sequence[Any], speech_u: Sequence[Interval], speech_a: Sequence[Interval], t_cuts: set,
+                   custom: dict[str, Any]) -> dict[str, Any]:
+    """Turn-taking timing of one natural/custom cut measured on the audio (VAD intervals of each channel)."""
+    main = [s for s in sups if sup_kind(s) != "backchannel"]
+    cut_starts = {round(t, 4) for t in t_cuts}
+    offsets = []
+    for a, b in zip(main, main[1:]):
+        if a.speaker == b.speaker or round(b.start, 4) in cut_starts:
+            continue  # a barge-in is not a turn transition: its timing is the depth and the stop delay
+        sp_a = speech_u if a.speaker == "user" else speech_a
+        sp_b = speech_u if b.speaker == "user" else speech_a
+        ends = [e for s_, e in sp_a if s_ < a.end and e > a.start]
+        starts = [s_ for s_, e in sp_b if s_ < b.end and e > b.start]
+        if ends and starts:
+            offsets.append(round(min(starts) - max(ends), 4))
+    agents = [s for s in sups if s.speaker == "agent"]
+    depths = []
+    for t in sorted(t_cuts):
+        a = next((s for s in agents if s.start < t <= s.end + 1e-6), None)
+        onset = min((s_ for s_, e in speech_u if e > t - 0.05 and s_ < t + 0.3), default=None)
+        if a is not None and onset is not None:
+            depths.append(round(onset - a.start, 4))
+    bcs = []
+    for bc in custom.get("backchannels") or []:
+        onset = min((s_ for s_, e in speech_u if s_ < bc["end"] and e > bc["start"]), default=None)
+        a = next((s for s in agents if onset is not None and s.start <= onset <= s.end), None)
+        if onset is None or a is None:
+            continue
+        words = [(w.start, w.start + w.duration) for w in ((a.alignment or {}).get("word") or [])]
+        inside = any(w0 + WORD_EDGE_TOL_S < onset < w1 - WORD_EDGE_TOL_S for w0, w1 in words)
+        before = [w1 for _, w1 in words if w1 <= onset + WORD_EDGE_TOL_S]
+        bcs.append({"onset": round(onset, 4), "inside_word": bool(inside), "words_known": bool(words),
+                    "after_word_s": round(onset - max(before), 4) if before else None,
+                    "frac": round((onset - a.start) / a.duration, 4) if a.duration > 0 else None})
+    record = {k: custom["timing"].get(k) for k in ("profile", "params")}
+    return {"record": record, "offsets": offsets, "barge_in_depth_s": depths, "backchannels": bcs,
+            "clamped": len(custom["timing"].get("clamped") or [])}
 
 
 # ----------------------------------------------------------------------------- a shard set
@@ -278,10 +336,42 @@ def audit_dir(shard_root: Path, limit: Optional[int] = None, cfg: Optional[Audit
         },
         "uncovered_agent_speech_s": _stats([c["uncovered_speech_s"]["agent"] for c in cuts]),
     }
+    timing = timing_summary(cuts)
+    if timing:
+        summary["timing"] = timing
     ranked = sorted(cuts, key=lambda c: (len(c["problems"]), c["boundary_error_max_s"] or 0.0, c["gap_error_max_s"] or 0.0), reverse=True)
     worst = [{"id": c["id"], "problems": c["problems"], "boundary_error_max_s": c["boundary_error_max_s"],
               "gap_error_max_s": c["gap_error_max_s"]} for c in ranked[: cfg.worst]]
     return {"shard_dirs": [str(d) for d in dirs], "config": asdict(cfg), "summary": summary, "worst": worst, "cuts": cuts}
+
+
+def timing_summary(cuts: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per timing profile in the set: measured offsets and stop delays against draws from the profile, backchannels."""
+    from duplexgen.augment.timing import compare_offsets, compare_stop_delays, params_from_record
+
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for c in cuts:
+        if c.get("timing"):
+            groups.setdefault(json.dumps(c["timing"]["record"], sort_keys=True), []).append(c)
+    out = []
+    for key, members in groups.items():
+        record = json.loads(key)
+        p = params_from_record(record)
+        offsets = [o for c in members for o in c["timing"]["offsets"]]
+        kept = [b["measured_kept"] for c in members for b in c["barge_in"]]
+        bcs = [b for c in members for b in c["timing"]["backchannels"]]
+        off = compare_offsets(offsets, p)
+        passed = bool(off.get("n")) and off["ks_p"] > TIMING_KS_P_MIN and abs(off["median_measured"] - off["median_profile"]) <= FRAME_S
+        out.append({
+            "profile": record.get("profile"), "params": record.get("params"), "conversations": len(members),
+            "clamped_starts": sum(c["timing"]["clamped"] for c in members),
+            "offsets": off, "offsets_pass": passed,
+            "stop_delay": compare_stop_delays(kept, p),
+            "barge_in_depth_s": _stats([d for c in members for d in c["timing"]["barge_in_depth_s"]]),
+            "backchannels": len(bcs), "backchannels_inside_word": sum(b["inside_word"] for b in bcs),
+            "backchannels_without_word_timings": sum(not b["words_known"] for b in bcs),
+        })
+    return out
 
 
 def format_audit(result: dict[str, Any]) -> str:
@@ -307,6 +397,15 @@ def format_audit(result: dict[str, Any]) -> str:
         lines.append(f"  {name:<5} speech RMS {st(lv['speech_rms_dbfs'], ' dBFS')}; peak max {lv['peak_dbfs']['max']} dBFS; "
                      f"clipped ratio max {lv['clip_ratio']['max']}")
     lines.append(f"  agent speech outside agent supervisions: {st(s['uncovered_agent_speech_s'])}")
+    for t in s.get("timing", []):
+        o, sd = t["offsets"], t["stop_delay"]
+        if o.get("n"):
+            lines.append(f"  timing {t['profile']} ({t['conversations']} conversations): offsets n={o['n']} median {o['median_measured']:.3f}s "
+                         f"(profile {o['median_profile']:.3f}s), overlaps {o['overlap_share_measured']:.0%} (profile {o['overlap_share_profile']:.0%}), "
+                         f"KS p={o['ks_p']:.3g} -> {'matches the profile' if t['offsets_pass'] else 'DOES NOT match the profile'}")
+        if sd.get("n"):
+            lines.append(f"    barge-in stop delay n={sd['n']} median {sd['median_measured']:.3f}s (profile {sd['median_profile']:.3f}s), KS p={sd['ks_p']:.3g}")
+        lines.append(f"    backchannels {t['backchannels']}, starting inside an agent word: {t['backchannels_inside_word']}")
     if result["worst"] and any(w["problems"] for w in result["worst"]):
         lines.append("  worst conversations:")
         for w in result["worst"]:

@@ -9,6 +9,7 @@ finishes only what is missing. Same config + seed = same cut ids and audio bytes
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -31,6 +32,7 @@ from duplexgen.pipeline.stages import (
     StageSpec,
 )
 from duplexgen.pipeline.manifest import finished_shards, manifest_name, read_manifest
+from duplexgen.pipeline.timing import resolve_timing
 
 log = logging.getLogger(__name__)
 
@@ -266,6 +268,7 @@ def generate(cfg: GenerateConfig, *, ray_data: bool = True) -> dict[str, Any]:
     from duplexgen.pipeline.summary import summarize, write_summary
 
     out = cfg.output_dir  # a folder or an object-store URL
+    cfg = dataclasses.replace(cfg, augment=resolve_timing(cfg.augment))  # timing=custom + estimate_from: fit once, here
     tasks = plan_chunks(cfg)  # checks every input file before anything is written
     prepare_output_dir(out, work_dir(cfg))
     storage.write_text(storage.join(out, "config.json"), json.dumps(config_to_dict(cfg), indent=1))

@@ -1,6 +1,7 @@
 """`duplexgen report OUT_DIR`: a self-contained HTML report of a generated corpus.
 
-Plots (embedded PNG): conversation durations, hours per source, gap and barge-in distributions,
+Plots (embedded PNG): conversation durations, hours per source, gap and barge-in distributions, the
+realised timing of natural/custom-timing cuts against their profile (``report_timing``),
 voice counts, rejects by reason; tables of the summary; and a few playable example conversations
 (stereo WAV: left = agent, right = user, embedded as data URLs so the file can be mailed around).
 
@@ -145,6 +146,10 @@ def write_report(out: Location, examples: int = 4, dest: Optional[Location] = No
     for key, title in [("durations", "Durations"), ("hours", "Hours per source"), ("timing", "Gaps and barge-ins"), ("voices", "Voices"), ("rejects", "Rejects")]:
         if key in figs:
             parts.append(f"<h2>{title}</h2><img src='data:image/png;base64,{figs[key]}'>")
+    from duplexgen.pipeline.report_timing import timing_sections
+
+    for title, fig, table in timing_sections(entries):  # natural/custom timing: realised vs the profile
+        parts.append(f"<h2>{html.escape(title)}</h2><img src='data:image/png;base64,{_png(fig)}'>{table}")
     if summary["rejects_by_reason"]:
         parts.append("<h2>Rejects</h2><table><tr><th>count</th><th>reason</th></tr>")
         for reason, n in summary["rejects_by_reason"].items():

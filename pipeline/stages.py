@@ -325,6 +325,7 @@ def cut_stats(cut) -> dict[str, Any]:
         "augmentations": [a.get("name", "") if isinstance(a, dict) else str(a) for a in custom.get("augmentations", []) or []],
         "text_changes": sorted({c for changes in (custom.get("normalized") or {}).values() for c in changes}),
         **text_speech_stats(cut),
+        **({"timing": timing_stats(custom)} if custom.get("timing") else {}),
     }
 
 
@@ -341,6 +342,21 @@ def text_speech_stats(cut) -> dict[str, int]:
         "aligned": len(aligned),
         "spelled": sum(1 for s in aligned if alignment_violation(s) is None),
         "barge_ins_exact": sum(1 for b in barge_ins if is_word_prefix(b.get("full_text") or "", b.get("spoken_text") or "")),
+    }
+
+
+def timing_stats(custom: dict[str, Any]) -> dict[str, Any]:
+    """Realised timing of a natural/custom cut for the report: offsets between turns (the trailing gap left out),
+    barge-in stop delays and depths, backchannel positions (fraction of the agent turn, delay after the word)."""
+    barge, bcs = custom.get("barge_in") or [], custom.get("backchannels") or []
+    return {
+        "profile": custom["timing"].get("profile"),
+        "params": custom["timing"].get("params"),
+        "offsets": [g for g in (custom.get("gaps") or [])[:-1] if g is not None],
+        "stop_delays": [b["kept"] for b in barge],
+        "depth_s": [b["depth_s"] for b in barge if "depth_s" in b],
+        "backchannel_frac": [b["frac"] for b in bcs],
+        "backchannel_after_word_s": [round(b["start"] - b["after_word_end"], 4) for b in bcs if "after_word_end" in b],
     }
 
 

@@ -32,6 +32,7 @@ Example::
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Iterator, Optional
 
 from duplexgen.core.records import AGENT, USER, Conversation, RejectError, Turn
@@ -175,6 +176,40 @@ def to_conversation(row: SourceRow, seed: int, **options) -> Conversation:
         meta={"max_audio_s": max_s, "real_audio_turns": sum(1 for t in turns if t.audio_path)},
     )
     return apply_options(conv, options)
+
+
+@dataclass
+class Timeline:
+    """A two-channel row's turns on the recording's own clock: what ``augment.timing: custom`` fits offsets to."""
+
+    id: str
+    audio_path: str  # the two-channel recording (absolute)
+    channels: dict[str, int]  # role -> channel
+    segments: list[tuple[str, float, float]]  # (role, start_s, end_s) as given, sorted by start
+
+
+def read_timelines(path: str, audio_root: Optional[str] = None) -> tuple[list[Timeline], dict[str, int]]:
+    """Every two-channel row of a real-conversations JSONL as a :class:`Timeline`, and counts of the rows that are
+    not: ``per_turn`` (separate files have no shared clock, so no turn-taking timing) and ``invalid`` (unreadable)."""
+    timelines, skipped = [], {"per_turn": 0, "invalid": 0}
+    for row in read_rows(path):
+        data = row.data or {}
+        if row.error or not data.get("audio_filepath"):
+            skipped["per_turn" if isinstance(data.get("turns"), list) else "invalid"] += 1
+            continue
+        try:
+            turns = _two_channel_form(data, data.get("_manifest_dir", "."), audio_root)
+        except (ValueError, RejectError):
+            skipped["invalid"] += 1
+            continue
+        channels = data.get("channels") or {"user": 0, "agent": 1}
+        timelines.append(Timeline(
+            id=str(data.get("id") or row.row_id),
+            audio_path=turns[0].audio_path.rpartition("#channel=")[0],
+            channels={USER: int(channels["user"]), AGENT: int(channels["agent"])},
+            segments=[(t.role, float(t.audio_offset), float(t.audio_offset + (t.audio_duration or 0.0))) for t in turns],
+        ))
+    return timelines, skipped
 
 
 RECIPE = Recipe(
