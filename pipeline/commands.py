@@ -143,7 +143,7 @@ def cmd_generate_codec_set(args: argparse.Namespace) -> int:
 def register(sub) -> None:
     from duplexgen.core.config import add_config_command
     from duplexgen.pipeline.codec_set import CodecSetConfig
-    from duplexgen.pipeline.config import GenerateConfig
+    from duplexgen.pipeline.config import GenerateConfig, source_options_help
 
     g = add_config_command(
         sub, "generate", schema=GenerateConfig, func=cmd_generate, shipped="demo, salm_duplex_mixture, ...",
@@ -152,6 +152,7 @@ def register(sub) -> None:
         "TTS, lay them out as two streams with barge-ins and augmentation, write Lhotse Shar shards. "
         "Reruns resume: finished shards are skipped.",
         usage_note=GENERATE_NOTE,
+        more_keys=source_options_help(),
     )
     g.add_argument("--no-ray", action="store_true", help="run the same stages in this process without Ray (debugging)")
 
