@@ -31,12 +31,22 @@ A rerun with the same output_dir skips finished shards. Override any key as key=
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from duplexgen.pipeline.config import load_generate_config
-    from duplexgen.pipeline.generate import generate
+    from duplexgen.pipeline.generate import generate, ray_log_path
     from duplexgen.pipeline.summary import format_summary
 
     cfg = load_generate_config(args.config, args.overrides)
-    summary = generate(cfg, ray_data=not args.no_ray)
+    log = None if args.no_ray else str(ray_log_path(cfg))
+    if log:
+        print(f"Ray's own output goes to {log} (its error lines are shown here)", file=sys.stderr)
+    try:
+        summary = generate(cfg, ray_data=not args.no_ray, ray_log=log)
+    except Exception:
+        if log:
+            print(f"Ray's log of this run: {log}", file=sys.stderr)
+        raise
     print(format_summary(summary))
+    if log:
+        print(f"ray log: {log}")
     if summary["conversations"] == 0:
         print("error: no conversation was produced; see the rejects above", file=sys.stderr)
         return 1
@@ -173,7 +183,7 @@ def register(sub) -> None:
     r = sub.add_parser("report", help="write OUT_DIR/report.html: plots, tables and playable examples",
                        description="Build a self-contained HTML report (durations, hours per source, gaps, barge-ins, voices, rejects, examples).")
     r.add_argument("out_dir", help="the output_dir of a generate run (a folder or an s3://, gs://... URL)")
-    r.add_argument("--examples", type=int, default=4, help="number of playable example conversations")
+    r.add_argument("--examples", type=int, default=1, help="example conversations per source (timeline, audio, transcript)")
     r.add_argument("--html", default=None, help="where to write the report (default: OUT_DIR/report.html)")
     r.set_defaults(func=cmd_report)
 

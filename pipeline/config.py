@@ -58,12 +58,15 @@ class RayConfig:
     render_gpus: float = help_field("GPUs per render actor (for neural TTS backends)", 0.0)
     llm_workers: int = help_field("actors running the LLM stage", 1)
     llm_gpus: float = help_field("GPUs per LLM actor (local model)", 0.0)
+    start_timeout_s: float = help_field("wait this long for every actor of a stage to start before failing (the cluster lacks the resources, or an autoscaler is slow)", 600.0)
 
     def __post_init__(self):
         if self.render_workers is not None and self.render_workers < 1:
             raise ValueError(f"ray.render_workers must be >= 1, got {self.render_workers}")
         if self.llm_workers < 1:
             raise ValueError(f"ray.llm_workers must be >= 1, got {self.llm_workers}")
+        if self.start_timeout_s <= 0:
+            raise ValueError(f"ray.start_timeout_s must be > 0, got {self.start_timeout_s}")
 
 
 @dataclass
