@@ -72,14 +72,14 @@ def user_stream_notes(custom: dict[str, Any], duration: float) -> tuple[list[str
     return notes, noise
 
 
-def timeline_png(cut: Any, title: str = "", dpi: int = 80) -> bytes:
+def timeline_png(cut: Any, title: str = "", dpi: int = 100) -> bytes:
     """The timeline of ``cut`` (a duplexgen MonoCut with ``custom.target_audio``) as PNG bytes."""
     user, user_sr = cut.load_audio()[0], cut.recording.sampling_rate
     agent, agent_sr = cut.load_target_audio()[0], cut.custom["target_audio"].sampling_rate
     return draw_timeline(user, user_sr, agent, agent_sr, cut, title=title, dpi=dpi)
 
 
-def draw_timeline(user: np.ndarray, user_sr: int, agent: np.ndarray, agent_sr: int, cut: Any, title: str = "", dpi: int = 80) -> bytes:
+def draw_timeline(user: np.ndarray, user_sr: int, agent: np.ndarray, agent_sr: int, cut: Any, title: str = "", dpi: int = 100) -> bytes:
     import matplotlib
 
     matplotlib.use("Agg")

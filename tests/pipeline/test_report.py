@@ -103,15 +103,20 @@ def colour_pixels(png: bytes, hex_colour: str, tol: int = 40) -> int:
 def test_the_timeline_draws_gaps_barge_ins_and_noise(eval_tools):
     from duplexgen.pipeline.shards import assembled_to_cut
 
-    built = [eval_tools.build_assembled(s) for s in range(12)]
-    assembled = next(a for a in built if a.custom.get("barge_in"))
-    calm = next(a for a in built if not a.custom.get("barge_in") and not any(s.kind == "interruption" for s in a.segments))
+    from duplexgen.augment import AugmentConfig, assemble, plan_conversation
+    from duplexgen.core.records import Conversation, Turn
+
+    assembled = next(a for a in (eval_tools.build_assembled(s) for s in range(12)) if a.custom.get("barge_in"))
+    # the same kind of conversation with barge-ins switched off
+    cfg = AugmentConfig.from_dict({"barge_in": {"prob": 0.0}, "backchannel": {"prob": 0.0}})
+    conv = plan_conversation(Conversation("calm", "test", "test", "0", 0, [Turn("user", "q0 q1 q2"), Turn("agent", "a0 a1 a2 a3")]), cfg, 0)
+    calm = assemble(conv, [eval_tools.tone_turn(t, np.random.default_rng(0)) for t in conv.turns], cfg, 0)
     cut = assembled_to_cut(assembled, "t-0", {"source": "test"})
     turns = spans(cut)
     gaps = [round(b - a, 2) for a, b, _ in measured_gaps(turns)]
     assert gaps and all(g == 0.64 for g in gaps), gaps  # the contract's gap, measured from the supervisions
     plain = timeline_png(cut)
-    assert Image.open(io.BytesIO(plain)).size[0] >= 800
+    assert Image.open(io.BytesIO(plain)).size[0] >= 900  # sharp at the page width (1100 px)
     # barge-ins: the dashed cut line and the hatched "kept" box are in the barge-in colour (only the legend's
     # swatch has it in a conversation without one)
     without = timeline_png(assembled_to_cut(calm, "t-1", {"source": "test"}))
