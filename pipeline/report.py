@@ -97,10 +97,10 @@ def table(header: list[str], rows: list[list[str]], num_cols: tuple[int, ...] = 
           name_cols: tuple[int, ...] = ()) -> str:
     """An HTML table; cells are HTML already (escape text with :func:`esc`); ``num_cols`` are right-aligned numbers,
     ``name_cols`` short names kept on one line."""
-    head = "".join(f"<th>{esc(h)}</th>" for h in header)
+    head = "<tr>" + "".join(f"<th>{esc(h)}</th>" for h in header) + "</tr>" if any(header) else ""
     klass = lambda i: "num" if i in num_cols else "name" if i in name_cols else "text"  # noqa: E731
     body = "".join("<tr>" + "".join(f"<td class='{klass(i)}'>{v}</td>" for i, v in enumerate(r)) + "</tr>" for r in rows)
-    return f"<table class='{cls}'>{cols}<tr>{head}</tr>{body}</table>"
+    return f"<table class='{cls}'>{cols}{head}{body}</table>"
 
 
 def figure(width: float, height: float, ncols: int = 1):
@@ -148,7 +148,9 @@ def section_summary(d: ReportData) -> str:
         tts = d.config.get("tts") or {}
         rows += [["seed", esc(d.config.get("seed", ""))], ["TTS", esc(tts.get("backend", ""))]]
     rows.append(["files", ", ".join(link(d, f) for f in ("summary.json", "index.parquet", "nemo_input_cfg.yaml", "config.json"))])
-    return "<h2>Summary</h2>" + table(["", ""], [[f"<b>{k}</b>", v] for k, v in rows])
+    lede = (f"<p>{s['conversations']:,} conversations, {s['hours']:.3f} hours of audio from {len(s['per_source'])} source(s); "
+            f"{s['rejects']:,} row(s) rejected.</p>")
+    return "<h2>Summary</h2>" + lede + table(["", ""], [[f"<b>{k}</b>", v] for k, v in rows])
 
 
 def section_sources(d: ReportData) -> str:
