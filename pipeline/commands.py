@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -36,16 +37,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     cfg = load_generate_config(args.config, args.overrides)
     log = None if args.no_ray else str(ray_log_path(cfg))
-    if log:
-        print(f"Ray's own output goes to {log} (its error lines are shown here)", file=sys.stderr)
     try:
         summary = generate(cfg, ray_data=not args.no_ray, ray_log=log)
     except Exception:
-        if log:
+        if log and os.path.exists(log):
             print(f"Ray's log of this run: {log}", file=sys.stderr)
         raise
     print(format_summary(summary))
-    if log:
+    if log and os.path.exists(log):
         print(f"ray log: {log}")
     if summary["conversations"] == 0:
         print("error: no conversation was produced; see the rejects above", file=sys.stderr)

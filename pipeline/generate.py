@@ -234,7 +234,10 @@ def generate(cfg: GenerateConfig, *, ray_data: bool = True, progress: Optional[J
         progress.note(f"resuming: {skipped} of {len(tasks)} shards already finished, {len(todo)} to go")
     try:
         if todo and ray_data:
-            capture = ray_output_to_log(ray_log, show=lambda line: progress.note(f"ray: {line}")) if ray_log else contextlib.nullcontext()
+            capture = contextlib.nullcontext()
+            if ray_log:
+                progress.note(f"Ray's own output goes to {ray_log} (its error lines are shown here)")
+                capture = ray_output_to_log(ray_log, show=lambda line: progress.note(f"ray: {line}"))
             with capture:
                 run_on_ray(cfg, todo, progress)
         elif todo:  # the same stages in-process (debugging, tests of the stage logic)

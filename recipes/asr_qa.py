@@ -223,7 +223,7 @@ def resolve_audio_path(audio_filepath: str, manifest_dir: str, audio_root: Optio
     root = Path(os.path.normpath(audio_root or manifest_dir))
     if root != p and root not in p.parents:
         raise RejectError(
-            f"audio path outside the dataset root ({audio_filepath} -> {p} is not under {root}; set options.audio_root)",
+            f"audio path outside the dataset root ({audio_filepath} -> {p} is not under {root}; set sources[].options.audio_root)",
             code="source.audio-missing", stage="source",
         )
     return str(p)
@@ -259,10 +259,10 @@ def _utterance_turn(utt: Optional[dict[str, Any]], manifest_dir: str, options: d
     max_s = float(options.get("max_audio_s", DEFAULT_MAX_AUDIO_S))
     min_s = float(options.get("min_audio_s", DEFAULT_MIN_AUDIO_S))
     if dur < min_s:
-        raise RejectError(f"audio too short ({dur:.2f} s < min_audio_s {min_s})", code="source.audio-too-short", stage="source")
+        raise RejectError(f"audio too short ({dur:.2f} s < sources[].options.min_audio_s={min_s})", code="source.audio-too-short", stage="source")
     if dur > max_s:
         if options.get("too_long", "skip") != "clip":
-            raise RejectError(f"audio too long ({dur:.2f} s > max_audio_s {max_s}; raise it or set too_long: clip)", code="source.audio-too-long", stage="source")
+            raise RejectError(f"audio too long ({dur:.2f} s > sources[].options.max_audio_s={max_s}; raise it or set sources[].options.too_long=clip)", code="source.audio-too-long", stage="source")
         dur = max_s
     audio_path = resolve_audio_path(path, manifest_dir, options.get("audio_root"))
     probe_audio(audio_path)
@@ -387,7 +387,7 @@ def load_user_audio(turn: Turn, *, max_audio_s: float, target_sr: Optional[int] 
     if mono.size == 0:
         raise RejectError(f"zero-length audio ({path} at {turn.audio_offset:.2f} s)", code="audio.empty", stage="audio")
     if len(mono) / sr > max_audio_s + 0.05:
-        raise RejectError(f"audio too long ({len(mono) / sr:.2f} s > max_audio_s {max_audio_s})", code="audio.too-long", stage="audio")
+        raise RejectError(f"audio too long ({len(mono) / sr:.2f} s > sources[].options.max_audio_s={max_audio_s})", code="audio.too-long", stage="audio")
     if sr != target_sr:
         mono = soxr.resample(mono, sr, target_sr, quality="HQ").astype(np.float32)
     if float(np.max(np.abs(mono))) < 1e-4:

@@ -166,7 +166,7 @@ def to_conversation(row: SourceRow, seed: int, **options) -> Conversation:
     max_s = float(options.get("max_audio_s", DEFAULT_MAX_AUDIO_S))
     for i, t in enumerate(turns):
         if t.audio_duration is not None and t.audio_duration > max_s:
-            raise RejectError(f"audio too long (turn {i}: {t.audio_duration:.2f} s > max_audio_s {max_s})", code="source.audio-too-long", stage="source", item=item)
+            raise RejectError(f"audio too long (turn {i}: {t.audio_duration:.2f} s > sources[].options.max_audio_s={max_s})", code="source.audio-too-long", stage="source", item=item)
     max_exchanges = options.get("max_exchanges")
     if max_exchanges:
         turns = turns[: 2 * int(max_exchanges)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 
 import pytest
 
@@ -67,3 +68,48 @@ def test_each_recipe_declares_options_and_fields_that_describe_themselves():
         assert all(f.metadata.get("help") or dataclasses.is_dataclass(f.type) or f.name == "normalize"
                    for f in dataclasses.fields(recipe.options)), name
     assert get_recipe("ms_marco").fields["answer"][0] == "wellFormedAnswers"
+
+
+#: A config key as reject reasons spell it: the source's own options, or a top-level section's key.
+KEY_IN_REASON = re.compile(r"\b(sources\[\]\.options(?:\.[a-z_]+)+|(?:tts|llm|augment|ray)\.[a-z_]+(?:\.[a-z_]+)*)(?==|\b)")
+
+
+def test_every_key_a_reject_reason_names_parses_as_an_override():
+    """Reasons name the key to change (not 'normalize.max_turn_chars', which is no key): each one, spelled for a
+    demo source whose recipe has it, loads as an override of the demo config."""
+    import ast
+    from pathlib import Path
+
+    from omegaconf import OmegaConf
+
+    repo = Path(__file__).resolve().parents[2]
+    keys, advice = set(), []
+    for room in ("recipes", "tts", "augment", "text", "pipeline"):
+        for path in (repo / room).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "RejectError" and node.args:
+                    text = ast.unparse(node.args[0])
+                    keys |= set(KEY_IN_REASON.findall(text))
+                    advice += [(f"{path.name}:{node.lineno}", w) for w in re.findall(r"\b(?:raise|set|lower)\s+([\w\[\].]+\.[\w.]+)", text)]
+    # "raise X" always names X by a full key (the old "raise normalize.max_turn_chars" did not)
+    assert all(KEY_IN_REASON.fullmatch(w) for _, w in advice), [a for a in advice if not KEY_IN_REASON.fullmatch(a[1])]
+    assert "sources[].options.normalize.max_turn_chars" in keys and "tts.max_chars" in keys, keys
+    base = load_generate_config("demo")
+    for key in sorted(keys):
+        if key.startswith("sources[]"):
+            sub = key[len("sources[].options."):]
+            # the demo sources whose recipe has this option, with the option's default as the value
+            usable = []
+            for i, src in enumerate(base.sources):
+                node = OmegaConf.structured(get_recipe(src.recipe).options)
+                if OmegaConf.select(node, sub, default="<absent>") != "<absent>":
+                    default = OmegaConf.select(node, sub)
+                    value = "{}" if isinstance(default, dict) or OmegaConf.is_dict(default) else "/data" if default is None else default
+                    usable.append(f"{key.replace('sources[]', f'sources.{i}')}={value}")
+            assert usable, f"{key}: an option of no demo source's recipe"
+            for override in usable:
+                load_generate_config("demo", [override])
+        else:
+            value = OmegaConf.select(OmegaConf.structured(base), key)
+            assert value is not None, key
+            load_generate_config("demo", [f"{key}={value}"])
