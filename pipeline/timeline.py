@@ -132,10 +132,11 @@ def draw_timeline(user: np.ndarray, user_sr: int, agent: np.ndarray, agent_sr: i
               Patch(color=COLORS["backchannel"], alpha=0.5, label="backchannel"), Patch(color=COLORS["interruption"], alpha=0.5, label="interruption"),
               Patch(facecolor="none", edgecolor=COLORS["barge_in"], hatch="////", label="agent speech kept after a barge-in"),
               Patch(color=COLORS["noise"], label="noise (user stream)")]
-    axes[0].legend(handles=legend, loc="lower left", bbox_to_anchor=(0, 1.18), ncol=6, fontsize=7, frameon=False)
-    heading = title + ("   user stream: " + ", ".join(notes) if notes else "")
+    # the legend under the time axis, the title (and what was done to the user stream) above: they never overlap
+    axes[1].legend(handles=legend, loc="upper left", bbox_to_anchor=(0, -0.32), ncol=6, fontsize=7, frameon=False)
+    heading = (title + "   " if title else "") + ("user stream: " + ", ".join(notes) if notes else "")
     if heading:
-        axes[0].set_title(heading, fontsize=9, loc="left", pad=24)
+        axes[0].set_title(heading, fontsize=9, loc="left", pad=14)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(fig)
