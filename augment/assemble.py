@@ -60,16 +60,16 @@ STAGE = "augment.assemble"
 
 def _check_inputs(conv: Conversation, turns: Sequence[RenderedTurn]) -> None:
     if len(turns) != len(conv.turns):
-        raise RejectError(f"got {len(turns)} rendered turns for {len(conv.turns)} text turns; render every turn", stage=STAGE, item=conv.id)
+        raise RejectError(f"got {len(turns)} rendered turns for {len(conv.turns)} text turns; render every turn", code="assemble.mismatch", stage=STAGE, item=conv.id)
     check_alternation(conv, STAGE)
     for i, (t, r) in enumerate(zip(conv.turns, turns)):
         if t.role != r.role:
-            raise RejectError(f"turn {i}: rendered role {r.role!r} != text role {t.role!r}", stage=STAGE, item=conv.id)
+            raise RejectError(f"turn {i}: rendered role {r.role!r} != text role {t.role!r}", code="assemble.mismatch", stage=STAGE, item=conv.id)
         expected = USER_SAMPLE_RATE if r.role == USER else AGENT_SAMPLE_RATE
         if r.sample_rate != expected:
-            raise RejectError(f"turn {i}: {r.role} audio at {r.sample_rate} Hz, expected {expected} Hz; resample it", stage=STAGE, item=conv.id)
+            raise RejectError(f"turn {i}: {r.role} audio at {r.sample_rate} Hz, expected {expected} Hz; resample it", code="assemble.mismatch", stage=STAGE, item=conv.id)
         if len(r.audio) == 0:
-            raise RejectError(f"turn {i}: empty audio; the TTS produced nothing for {r.text[:40]!r}", stage=STAGE, item=conv.id)
+            raise RejectError(f"turn {i}: empty audio; the TTS produced nothing for {r.text[:40]!r}", code="assemble.mismatch", stage=STAGE, item=conv.id)
 
 
 def _default_plan(conv: Conversation, cfg: AugmentConfig, seed: int) -> dict[str, Any]:
@@ -97,7 +97,7 @@ def assemble(
     plan = conv.meta.get(PLAN_KEY) or _default_plan(conv, cfg, seed)
     gaps = plan["gaps"]
     if len(gaps) != len(conv.turns):
-        raise RejectError(f"plan has {len(gaps)} gaps for {len(conv.turns)} turns; re-plan the conversation", stage=STAGE, item=conv.id)
+        raise RejectError(f"plan has {len(gaps)} gaps for {len(conv.turns)} turns; re-plan the conversation", code="assemble.mismatch", stage=STAGE, item=conv.id)
     bi = cfg.barge_in
     sr_u, sr_a = USER_SAMPLE_RATE, AGENT_SAMPLE_RATE
     barge_plan = {e["agent_turn"]: e for e in plan.get("barge_in", [])} if bi.enabled else {}

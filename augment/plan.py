@@ -107,12 +107,12 @@ def check_alternation(conv: Conversation, stage: str = "augment.plan") -> None:
     """Raise RejectError unless the (non-backchannel) turns start with the user and alternate."""
     main = [t for t in conv.turns if t.kind != "backchannel"]
     if not main:
-        raise RejectError("conversation has no turns", stage=stage, item=conv.id)
+        raise RejectError("conversation has no turns", code="plan.bad-turns", stage=stage, item=conv.id)
     if main[0].role != USER:
-        raise RejectError(f"conversation must start with the user, got {main[0].role!r}; drop the leading agent turn", stage=stage, item=conv.id)
+        raise RejectError(f"conversation must start with the user, got {main[0].role!r}; drop the leading agent turn", code="plan.bad-turns", stage=stage, item=conv.id)
     for a, b in zip(main, main[1:]):
         if a.role == b.role:
-            raise RejectError(f"turns must alternate user/agent, found two {a.role!r} turns in a row; merge them", stage=stage, item=conv.id)
+            raise RejectError(f"turns must alternate user/agent, found two {a.role!r} turns in a row; merge them", code="plan.bad-turns", stage=stage, item=conv.id)
 
 
 def plan_conversation(conv: Conversation, cfg: Optional[AugmentConfig] = None, seed: Optional[int] = None) -> Conversation:

@@ -37,7 +37,7 @@ def resolve_config_path(name_or_path: str, configs_dir: Optional[Path], kind: st
 
     ``kind`` names the config in the error; ``pattern`` picks the shipped names offered there."""
     p = Path(name_or_path)
-    if p.exists():
+    if p.is_file():  # a folder named like a shipped config (say out/demo) is not a config
         return p
     if configs_dir is not None:
         shipped = configs_dir / (name_or_path if name_or_path.endswith(".yaml") else f"{name_or_path}.yaml")
@@ -143,27 +143,33 @@ def describe_fields(schema: type, prefix: str = "") -> list[tuple[str, str, str]
     return rows
 
 
-def format_help_table(schema: type) -> str:
-    rows = describe_fields(schema)
+def format_help_table(schema: type, prefix: str = "", indent: str = "  ", skip: Sequence[str] = ()) -> str:
+    """The ``--help`` lines of ``schema``'s keys (under ``prefix``), leaving out the fields named in ``skip``."""
+    rows = [r for r in describe_fields(schema, prefix) if r[0][len(prefix):].split(".")[0] not in skip]
+    if not rows:
+        return ""
     width = min(38, max(len(k) for k, _, _ in rows))
     lines = []
     for key, default, text in rows:
         d = f" [default: {default}]" if default else ""
-        lines.append(f"  {key:<{width}}  {text}{d}")
+        lines.append(f"{indent}{key:<{width}}  {text}{d}")
     return "\n".join(lines)
 
 
 
 
 def add_config_command(sub: Any, name: str, *, schema: type, func: Any, help: str, description: str, shipped: str,
-                       usage_note: str = "") -> Any:
+                       usage_note: str = "", more_keys: str = "") -> Any:
     """The subparser of a command that takes ``CONFIG [key=value ...]``: positional config and overrides,
     and an epilog listing every config key with its help and default (from ``schema``).
 
-    ``shipped`` names the shipped configs; ``usage_note`` goes above the key table (resume behaviour, examples)."""
+    ``shipped`` names the shipped configs; ``usage_note`` goes above the key table (resume behaviour, examples),
+    ``more_keys`` below it (keys the schema cannot list itself, e.g. per-recipe options)."""
     import argparse
 
     epilog = (usage_note.rstrip() + "\n\n" if usage_note else "") + "config keys:\n" + format_help_table(schema) + "\n"
+    if more_keys:
+        epilog += "\n" + more_keys.rstrip() + "\n"
     p = sub.add_parser(name, help=help, description=description, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("config", help=f"YAML config path or shipped config name ({shipped})")
     p.add_argument("overrides", nargs="*", help="key=value overrides of config keys (see below)")

@@ -183,13 +183,16 @@ class Reject:
     item: str
     stage: str
     reason: str
+    #: the cause, a key of ``core.rejects.REJECT_KINDS`` (reports group by it; ``reason`` is this item's detail)
+    code: str = "unclassified"
 
     def to_dict(self) -> dict[str, str]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Reject":
-        return cls(**{f.name: str(d.get(f.name, "")) for f in dataclasses.fields(cls)})
+        # entries written before a field existed get its default
+        return cls(**{f.name: str(d.get(f.name, "" if f.default is dataclasses.MISSING else f.default)) for f in dataclasses.fields(cls)})
 
 
 @dataclass
@@ -224,11 +227,16 @@ class ManifestEntry:
 class RejectError(Exception):
     """A row, turn or conversation that cannot be used; carries the stage and a reason for the rejects file.
 
-    Raise it from any stage for an item-level problem: the pipeline records it and carries on."""
+    Raise it from any stage for an item-level problem: the pipeline records it and carries on. ``code`` names
+    the cause (a key of :data:`duplexgen.core.rejects.REJECT_KINDS`: what it means and which config key changes
+    it); ``reason`` is the detail for this item."""
 
-    def __init__(self, reason: str, *, stage: str = "", item: str = ""):
+    def __init__(self, reason: str, *, code: str = "unclassified", stage: str = "", item: str = ""):
+        from duplexgen.core.rejects import check_code
+
         super().__init__(reason)
         self.reason = reason
+        self.code = check_code(code)
         self.stage = stage
         self.item = item
 

@@ -53,6 +53,14 @@ def load_shards(shard_dir: Location, fields: Iterable[str] = tuple(SHAR_FIELDS))
     return CutSet.from_shar(fields=paths)
 
 
+def load_shard(shard_dir: Location, index: int, fields: Iterable[str] = tuple(SHAR_FIELDS)):
+    """One shard of a folder (or URL) as a lazy lhotse CutSet with the audio ``fields`` attached."""
+    from lhotse import CutSet
+
+    names = shard_names(int(index), fields)
+    return CutSet.from_shar(fields={k: [storage.join(shard_dir, n)] for k, n in names.items()})
+
+
 def find_shard_dirs(root: Location) -> list[Location]:
     """Every folder under ``root`` (itself included) that holds Shar shards: ``Path``s under a local
     root, URL strings under an object-store URL. Staging folders are skipped."""
@@ -67,4 +75,4 @@ def iter_cuts(dirs: Iterable[Location]):
         yield from load_shards(d)
 
 
-__all__ = ["shard_names", "shard_is_complete", "shard_indices", "load_shards", "find_shard_dirs", "iter_cuts", "STAGING_DIR"]
+__all__ = ["shard_names", "shard_is_complete", "shard_indices", "load_shards", "load_shard", "find_shard_dirs", "iter_cuts", "STAGING_DIR"]

@@ -245,7 +245,7 @@ class CodecSetWriter:
             try:
                 turn = renderer.render(item["text"], voice, AGENT)
                 if turn.sample_rate != AGENT_SAMPLE_RATE:
-                    raise RejectError(f"render is {turn.sample_rate} Hz, expected {AGENT_SAMPLE_RATE}", stage="tts")
+                    raise RejectError(f"render is {turn.sample_rate} Hz, expected {AGENT_SAMPLE_RATE}", code="tts.sample-rate", stage="tts")
                 cuts.append(utterance_cut(item, turn))
             except Exception as e:  # noqa: BLE001 - one utterance's failure never fails the shard
                 reason = e.reason if isinstance(e, RejectError) else f"{type(e).__name__}: {e}"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -31,12 +32,20 @@ A rerun with the same output_dir skips finished shards. Override any key as key=
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from duplexgen.pipeline.config import load_generate_config
-    from duplexgen.pipeline.generate import generate
+    from duplexgen.pipeline.generate import generate, ray_log_path
     from duplexgen.pipeline.summary import format_summary
 
     cfg = load_generate_config(args.config, args.overrides)
-    summary = generate(cfg, ray_data=not args.no_ray)
+    log = None if args.no_ray else str(ray_log_path(cfg))
+    try:
+        summary = generate(cfg, ray_data=not args.no_ray, ray_log=log)
+    except Exception:
+        if log and os.path.exists(log):
+            print(f"Ray's log of this run: {log}", file=sys.stderr)
+        raise
     print(format_summary(summary))
+    if log and os.path.exists(log):
+        print(f"ray log: {log}")
     if summary["conversations"] == 0:
         print("error: no conversation was produced; see the rejects above", file=sys.stderr)
         return 1
@@ -143,7 +152,7 @@ def cmd_generate_codec_set(args: argparse.Namespace) -> int:
 def register(sub) -> None:
     from duplexgen.core.config import add_config_command
     from duplexgen.pipeline.codec_set import CodecSetConfig
-    from duplexgen.pipeline.config import GenerateConfig
+    from duplexgen.pipeline.config import GenerateConfig, source_options_help
 
     g = add_config_command(
         sub, "generate", schema=GenerateConfig, func=cmd_generate, shipped="demo, salm_duplex_mixture, ...",
@@ -152,6 +161,7 @@ def register(sub) -> None:
         "TTS, lay them out as two streams with barge-ins and augmentation, write Lhotse Shar shards. "
         "Reruns resume: finished shards are skipped.",
         usage_note=GENERATE_NOTE,
+        more_keys=source_options_help(),
     )
     g.add_argument("--no-ray", action="store_true", help="run the same stages in this process without Ray (debugging)")
 
@@ -172,7 +182,7 @@ def register(sub) -> None:
     r = sub.add_parser("report", help="write OUT_DIR/report.html: plots, tables and playable examples",
                        description="Build a self-contained HTML report (durations, hours per source, gaps, barge-ins, voices, rejects, examples).")
     r.add_argument("out_dir", help="the output_dir of a generate run (a folder or an s3://, gs://... URL)")
-    r.add_argument("--examples", type=int, default=4, help="number of playable example conversations")
+    r.add_argument("--examples", type=int, default=1, help="example conversations per source (timeline, audio, transcript)")
     r.add_argument("--html", default=None, help="where to write the report (default: OUT_DIR/report.html)")
     r.set_defaults(func=cmd_report)
 

@@ -10,6 +10,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +36,7 @@ class SourceConfig:
     max_rows: Optional[int] = help_field("read at most this many rows (null = all)", None)
     hours: Optional[float] = help_field("target hours of this source in the mixture (scaled by mixture_scale); null = use every row", None)
     seconds_per_row: float = help_field("estimated audio seconds per conversation, to turn an hours target into rows", 30.0)
-    options: dict = help_field("recipe-specific options (e.g. max_exchanges: 4)", {})
+    options: dict = help_field("options of this source's recipe: see \"sources[].options\" below", {})
 
     def __post_init__(self):
         if not self.recipe:
@@ -57,12 +58,15 @@ class RayConfig:
     render_gpus: float = help_field("GPUs per render actor (for neural TTS backends)", 0.0)
     llm_workers: int = help_field("actors running the LLM stage", 1)
     llm_gpus: float = help_field("GPUs per LLM actor (local model)", 0.0)
+    start_timeout_s: float = help_field("wait this long for every actor of a stage to start before failing (the cluster lacks the resources, or an autoscaler is slow)", 600.0)
 
     def __post_init__(self):
         if self.render_workers is not None and self.render_workers < 1:
             raise ValueError(f"ray.render_workers must be >= 1, got {self.render_workers}")
         if self.llm_workers < 1:
             raise ValueError(f"ray.llm_workers must be >= 1, got {self.llm_workers}")
+        if self.start_timeout_s <= 0:
+            raise ValueError(f"ray.start_timeout_s must be > 0, got {self.start_timeout_s}")
 
 
 @dataclass
@@ -111,8 +115,52 @@ def load_generate_config(name_or_path: Optional[str], overrides: list[str] = ())
         raise ValueError(f"work_dir must be a local folder (staging and caches), got {cfg.work_dir}")
     if cfg.work_dir:
         cfg.work_dir = os.path.abspath(cfg.work_dir)
+    check_sources(cfg)
     return cfg
 
 
+def source_options_help() -> str:
+    """The ``--help`` text of ``sources[].options``: the keys every recipe takes, then each recipe's own keys and
+    the fields its ``fields`` mapping can name (with the columns of the layouts it reads as they are)."""
+    from duplexgen.recipes import RECIPES
+    from duplexgen.recipes.base import SourceOptions
+
+    common = [f.name for f in dataclasses.fields(SourceOptions)]
+    lines = ["sources[].options (override as sources.N.options.KEY=value; N = the source's place in the list):",
+             "  every recipe:", format_help_table(SourceOptions, "sources[].options.", indent="    ")]
+    for name, recipe in RECIPES.items():
+        lines.append(f"  {name}:")
+        own = format_help_table(recipe.options, "sources[].options.", indent="    ", skip=common)
+        if own:
+            lines.append(own)
+        if recipe.fields:
+            known = "; ".join(f"{f} ({' | '.join(cols)})" for f, cols in recipe.fields.items())
+            lines.append(f"    fields it reads (known columns): {known}")
+        if not own and not recipe.fields:
+            lines.append("    (no options of its own)")
+    return "\n".join(lines)
+
+
+def check_sources(cfg: GenerateConfig) -> None:
+    """Check every source's recipe and ``options`` against the recipe's options class now, so a typo fails at
+    once naming its key (not as one reject per row later), and refuse turn-length limits that contradict."""
+    from duplexgen.recipes import get_recipe
+    from duplexgen.recipes.base import check_options
+
+    for i, src in enumerate(cfg.sources):
+        try:
+            recipe = get_recipe(src.recipe)
+        except ValueError as e:
+            raise ValueError(f"sources.{i}.recipe: {e}") from None
+        opts = check_options(recipe, src.options, f"sources.{i}.options")
+        limit = opts.normalize.max_turn_chars
+        # Two limits on turn length: the per-source normalize limit (agent turns are cut at a sentence) and the
+        # TTS's (rejects). One above the other would turn a raised normalize limit into silent TTS rejects.
+        if limit > cfg.tts.max_chars:
+            raise ValueError(
+                f"sources.{i}.options.normalize.max_turn_chars={limit} is above tts.max_chars={cfg.tts.max_chars}: turns "
+                f"between the two would be rejected by the TTS; raise tts.max_chars too (tts.max_chars={limit})")
+
+
 __all__ = ["GenerateConfig", "SourceConfig", "RayConfig", "load_generate_config", "load_config", "resolve_config_path",
-           "config_to_dict", "format_help_table", "help_field", "CONFIGS_DIR"]
+           "config_to_dict", "format_help_table", "help_field", "CONFIGS_DIR", "check_sources", "source_options_help"]

@@ -9,6 +9,7 @@ finishes only what is missing. Same config + seed = same cut ids and audio bytes
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -23,6 +24,7 @@ from typing import Any, Optional
 from duplexgen.core import storage
 from duplexgen.core.records import ManifestEntry, OutputError
 from duplexgen.pipeline.config import GenerateConfig, config_to_dict
+from duplexgen.pipeline.console import JobProgress, ray_output_to_log
 from duplexgen.recipes import get_recipe
 from duplexgen.pipeline.stages import (
     AudioStage,
@@ -194,6 +196,9 @@ def build_dataset(cfg: GenerateConfig, tasks: list[ChunkTask], plan: Optional[li
 
     quiet_ray_data()
     cfg_dict = config_to_dict(cfg)
+    # Start work only once every actor of a pool is up: otherwise the first actor ready takes the first chunks
+    # while the others still import, and a short job can end on one node (Ray's default is not to wait).
+    ray.data.DataContext.get_current().wait_for_min_actors_s = cfg.ray.start_timeout_s
     items = [{"task": json.dumps(asdict(t))} for t in tasks]
     # One block per chunk so chunks spread over the actor pool instead of queueing in one block.
     ds = ray.data.from_items(items, override_num_blocks=len(items))
@@ -202,7 +207,10 @@ def build_dataset(cfg: GenerateConfig, tasks: list[ChunkTask], plan: Optional[li
         if spec.num_gpus:
             kwargs["num_gpus"] = spec.num_gpus
         if spec.kind == "actor":
-            kwargs.update(compute=ActorPoolStrategy(size=spec.workers), fn_constructor_kwargs={"cfg_dict": cfg_dict})
+            # One chunk in flight per actor: a chunk is a whole shard of TTS, so queueing a second behind it (Ray's
+            # default is 2) only leaves other actors idle at the end; the next chunk goes to an idle actor.
+            kwargs.update(compute=ActorPoolStrategy(size=spec.workers, max_tasks_in_flight_per_actor=1),
+                          fn_constructor_kwargs={"cfg_dict": cfg_dict})
         else:
             kwargs["compute"] = TaskPoolStrategy(size=spec.workers)
         ds = ds.map(fn, **kwargs)
@@ -210,8 +218,8 @@ def build_dataset(cfg: GenerateConfig, tasks: list[ChunkTask], plan: Optional[li
 
 
 def quiet_ray_data() -> None:
-    """Turn off Ray Data's progress bars, progress log lines and end-of-run stats: ``Progress`` prints a line per
-    shard instead, and on 2 cores they cost about half of the pipeline's marginal CPU on Ray (driver and workers;
+    """Turn off Ray Data's progress bars, progress log lines and end-of-run stats: ``JobProgress`` shows the job
+    instead, and on 2 cores they cost about half of the pipeline's marginal CPU on Ray (driver and workers;
     16 vs 160 rows, twice each: 5.8-6.5 CPU s per 144 rows with them, 2.4-3.4 without; /work/notes/19-perf.md)."""
     from ray.data import DataContext
 
@@ -233,38 +241,12 @@ def render_workers(cfg: GenerateConfig, needs_llm: bool) -> int:
     return max(1, int((cpus - reserved) // max(cfg.ray.render_cpus, 1e-3)))
 
 
-class Progress:
-    """One line per finished shard: shards, source rows, conversations, audio hours, rate, ETA."""
+def generate(cfg: GenerateConfig, *, ray_data: bool = True, progress: Optional[JobProgress] = None,
+             ray_log: Optional[str] = None) -> dict[str, Any]:
+    """Run the pipeline; returns the summary (also written to ``summary.json``).
 
-    def __init__(self, tasks: list[ChunkTask], stream=sys.stderr):
-        self.rows_of = {(t.source, t.shard_index): t.stop - t.start for t in tasks}
-        self.total = len(tasks)
-        self.total_rows = sum(self.rows_of.values())
-        self.done = self.rows = self.cuts = 0
-        self.seconds = 0.0
-        self.t0 = time.perf_counter()
-        self.stream = stream
-
-    def update(self, entry: ManifestEntry) -> str:
-        self.done += 1
-        self.rows += self.rows_of.get((entry.source, entry.shard_index), 0)
-        self.cuts += entry.cuts
-        self.seconds += entry.seconds
-        elapsed = time.perf_counter() - self.t0
-        # ETA from rows, not shards: the last shard of a source may be short.
-        rate = self.rows / elapsed if elapsed else 0.0
-        eta = (self.total_rows - self.rows) / rate if rate else float("nan")
-        line = (
-            f"[{self.done}/{self.total} shards, {self.rows}/{self.total_rows} rows] {self.cuts} conversations, "
-            f"{self.seconds / 3600:.3f} h audio, {self.seconds / max(elapsed, 1e-9):.1f}x real time, "
-            f"{len(entry.rejects)} rejects in {entry.source}.{entry.shard_index:06d}, ETA {eta:.0f} s"
-        )
-        print(line, file=self.stream, flush=True)
-        return line
-
-
-def generate(cfg: GenerateConfig, *, ray_data: bool = True) -> dict[str, Any]:
-    """Run the pipeline; returns the summary (also written to ``summary.json``)."""
+    ``progress`` shows the job (default: a :class:`JobProgress` on stderr); with ``ray_log`` set, everything Ray
+    prints goes to that file and only its error lines reach ``progress.note`` (what the command line does)."""
     from duplexgen.pipeline.summary import summarize, write_summary
 
     out = cfg.output_dir  # a folder or an object-store URL
@@ -273,30 +255,19 @@ def generate(cfg: GenerateConfig, *, ray_data: bool = True) -> dict[str, Any]:
     prepare_output_dir(out, work_dir(cfg))
     storage.write_text(storage.join(out, "config.json"), json.dumps(config_to_dict(cfg), indent=1))
     todo = pending_chunks(out, tasks)
+    progress = progress or JobProgress(todo)
     skipped = len(tasks) - len(todo)
     if skipped:
-        print(f"resuming: {skipped} of {len(tasks)} shards already finished, {len(todo)} to go", file=sys.stderr)
-    if todo:
-        progress = Progress(todo)
-        if ray_data:
-            import ray
-
-            started_ray = not ray.is_initialized()
-            init_ray(cfg)
-            try:
-                plan = stage_plan(cfg, todo)
-                print("stages:\n" + "\n".join(f"  {spec.describe()}" for spec, _ in plan), file=sys.stderr)
-                for row in build_dataset(cfg, todo, plan).iter_rows():
-                    progress.update(ManifestEntry.from_dict(json.loads(row["result"])))
-            except Exception as e:
-                cause = find_output_error(e)
-                if cause is not None:
-                    raise OutputError(str(cause)) from None
-                raise
-            finally:
-                if started_ray:  # leave the process as we found it (a library call, a test)
-                    ray.shutdown()
-        else:  # the same stages in-process (debugging, tests of the stage logic)
+        progress.note(f"resuming: {skipped} of {len(tasks)} shards already finished, {len(todo)} to go")
+    try:
+        if todo and ray_data:
+            capture = contextlib.nullcontext()
+            if ray_log:
+                progress.note(f"Ray's own output goes to {ray_log} (its error lines are shown here)")
+                capture = ray_output_to_log(ray_log, show=lambda line: progress.note(f"ray: {line}"))
+            with capture:
+                run_on_ray(cfg, todo, progress)
+        elif todo:  # the same stages in-process (debugging, tests of the stage logic)
             llm = LLMChunkStage(cfg.llm, str(work_dir(cfg) / "cache" / "llm"))
             audio = AudioStage(cfg)
             for t in todo:
@@ -304,14 +275,42 @@ def generate(cfg: GenerateConfig, *, ray_data: bool = True) -> dict[str, Any]:
                 if needs_llm(t):
                     row = llm.process(row)
                 progress.update(ManifestEntry.from_dict(json.loads(audio.process(row)["result"])))
+    finally:
+        progress.close()
     entries = read_manifest(out)  # once: summary, rejects and index all come from it
-    summary = summarize(out, planned_shards=len(tasks), entries=entries)
+    summary = summarize(out, planned_shards=len(tasks), entries=entries, source_index={s.name: i for i, s in enumerate(cfg.sources)})
     write_summary(out, summary, entries)
     from duplexgen.pipeline.index import write_index
 
     write_index(out, entries)
     write_nemo_input_cfg(out, summary)
     return summary
+
+
+def run_on_ray(cfg: GenerateConfig, todo: list[ChunkTask], progress: JobProgress) -> None:
+    """Stream the chunks through the Ray Data plan, counting each finished shard."""
+    import ray
+
+    started_ray = not ray.is_initialized()
+    init_ray(cfg)
+    try:
+        plan = stage_plan(cfg, todo)
+        progress.note("stages:\n" + "\n".join(f"  {spec.describe()}" for spec, _ in plan))
+        for row in build_dataset(cfg, todo, plan).iter_rows():
+            progress.update(ManifestEntry.from_dict(json.loads(row["result"])))
+    except Exception as e:
+        cause = find_output_error(e)
+        if cause is not None:
+            raise OutputError(str(cause)) from None
+        raise
+    finally:
+        if started_ray:  # leave the process as we found it (a library call, a test)
+            ray.shutdown()
+
+
+def ray_log_path(cfg: GenerateConfig) -> Path:
+    """Where the command line sends Ray's output: a new file per run under the local work folder."""
+    return work_dir(cfg) / "logs" / f"generate-{time.strftime('%Y%m%d-%H%M%S')}.log"
 
 
 def find_output_error(e: BaseException) -> Optional[BaseException]:

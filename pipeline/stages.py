@@ -71,17 +71,17 @@ class ChunkTask:
     options: dict = field(default_factory=dict)
 
 
-def reject_record(source: str, row_id: str, item: str, stage: str, reason: str) -> dict[str, str]:
+def reject_record(source: str, row_id: str, item: str, stage: str, reason: str, code: str = "unclassified") -> dict[str, str]:
     """A :class:`Reject` as the JSON-able dict that travels in Ray rows and manifest entries."""
-    return Reject(source, str(row_id), item, stage, reason).to_dict()
+    return Reject(source, str(row_id), item, stage, reason, code).to_dict()
 
 
 def _reject_from_error(e: BaseException, source: str, row_id: str, item: str, default_stage: str) -> dict[str, str]:
     if isinstance(e, RejectError):
-        return reject_record(source, row_id, e.item or item, e.stage or default_stage, e.reason)
+        return reject_record(source, row_id, e.item or item, e.stage or default_stage, e.reason, e.code)
     # An unexpected exception is still an item failure: keep its type and message, log the stack.
     log.warning("%s failed on %s: %s", default_stage, item, traceback.format_exc(limit=3))
-    return reject_record(source, row_id, item, default_stage, f"{type(e).__name__}: {e}")
+    return reject_record(source, row_id, item, default_stage, f"{type(e).__name__}: {e}", "crash")
 
 
 class SourceStage:
@@ -227,7 +227,7 @@ class AudioStage:
                     voice = voices.agent if turn.role == "agent" else user_voice
                     rendered.append(renderer.render(turn.text, voice, turn.role, kind=turn.kind))
             except RejectError as e:
-                raise RejectError(f"turn {i} ({turn.role}): {e.reason}", stage=e.stage or "tts", item=conv.id) from None
+                raise RejectError(f"turn {i} ({turn.role}): {e.reason}", code=e.code, stage=e.stage or "tts", item=conv.id) from None
         assembled = assemble(conv, rendered, self.cfg.augment, seed=conv_seed, count_tokens=self._count_tokens)
         return conv, rendered, assembled
 

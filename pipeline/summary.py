@@ -1,5 +1,8 @@
 """What a run made: a summary from the manifest (conversations, hours, shards, rejects), and the rejects file.
 
+Rejects are counted by cause: the reject's ``code`` (``core.rejects``), per source, with what the code means,
+one example, and the config key that changes the outcome spelled for that source (``sources.N...``).
+
 Example::
 
     s = summarize("out/demo")          # or "s3://bucket/corpus"
@@ -13,12 +16,15 @@ from collections import Counter
 from typing import Any, Optional
 
 from duplexgen.core.records import ManifestEntry
-from duplexgen.pipeline.manifest import read_manifest
+from duplexgen.core.rejects import REJECT_KINDS
 from duplexgen.core.storage import Location, join, write_text
+from duplexgen.pipeline.manifest import read_manifest
 
 
-def summarize(out: Location, planned_shards: Optional[int] = None, entries: Optional[list[ManifestEntry]] = None) -> dict[str, Any]:
-    """Totals per source from the manifest entries (read from ``out`` unless given)."""
+def summarize(out: Location, planned_shards: Optional[int] = None, entries: Optional[list[ManifestEntry]] = None,
+              source_index: Optional[dict[str, int]] = None) -> dict[str, Any]:
+    """Totals per source from the manifest entries (read from ``out`` unless given). ``source_index`` (source
+    name -> its place in the config's ``sources``) spells the rejects' hints as overrides of that source."""
     entries = read_manifest(out) if entries is None else entries
     per_source: dict[str, dict[str, Any]] = {}
     rejects = []
@@ -33,8 +39,6 @@ def summarize(out: Location, planned_shards: Optional[int] = None, entries: Opti
         for k in TEXT_SPEECH_KEYS:  # older manifests lack them: counted as 0
             s[k] += sum(int(st.get(k, 0)) for st in e.stats)
         rejects.extend(e.rejects)
-    by_stage = Counter(r["stage"] for r in rejects)
-    by_reason = Counter(f"{r['source']}/{r['stage']}: {_reason_kind(r['reason'])}" for r in rejects)
     totals = {k: sum(v[k] for v in per_source.values()) for k in TEXT_SPEECH_KEYS}
     return {
         "output_dir": str(out),
@@ -45,8 +49,8 @@ def summarize(out: Location, planned_shards: Optional[int] = None, entries: Opti
         "planned_shards": planned_shards,
         "finished_shards": len(entries),
         "rejects": len(rejects),
-        "rejects_by_stage": dict(by_stage),
-        "rejects_by_reason": dict(by_reason.most_common()),
+        "rejects_by_stage": dict(Counter(r["stage"] for r in rejects)),
+        "rejects_by_cause": rejects_by_cause(rejects, source_index),
         "text_speech": dict(totals, **agreement(totals)),
         "per_source": {k: dict(v, hours=round(v["hours"], 6)) for k, v in sorted(per_source.items())},
         "rejects_file": join(out, "rejects.jsonl"),
@@ -70,9 +74,25 @@ def agreement(counts: dict[str, int]) -> dict[str, Optional[float]]:
     }
 
 
-def _reason_kind(reason: str) -> str:
-    """Group reasons for counting: drop the details after the first colon-separated item specifics."""
-    return reason.split(" (")[0][:80]
+def rejects_by_cause(rejects: list[dict[str, Any]], source_index: Optional[dict[str, int]] = None) -> list[dict[str, Any]]:
+    """One entry per (source, code), most frequent first: count, what the code means, the first reject as an
+    example, and the hint with its key spelled for that source."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in rejects:
+        # rejects written by a duplexgen without codes group by their stage
+        groups.setdefault((r["source"], r.get("code") or f"{r['stage']}.?"), []).append(r)
+    out = []
+    for (source, code), items in groups.items():
+        kind = REJECT_KINDS.get(code)
+        out.append({
+            "source": source,
+            "code": code,
+            "count": len(items),
+            "summary": kind.summary if kind else "written by an older duplexgen (no cause code): see the example",
+            "hint": kind.hint_for((source_index or {}).get(source)) if kind else "",
+            "example": {"item": items[0]["item"], "reason": items[0]["reason"]},
+        })
+    return sorted(out, key=lambda g: (-g["count"], g["source"], g["code"]))
 
 
 def write_summary(out: Location, summary: dict[str, Any], entries: Optional[list[ManifestEntry]] = None) -> None:
@@ -98,11 +118,18 @@ def format_summary(s: dict[str, Any]) -> str:
                      " barge-ins keep an exact prefix")
     if s["rejects"]:
         lines.append("")
-        lines.append("rejects by reason:")
-        for reason, n in s["rejects_by_reason"].items():
-            lines.append(f"  {n:>5}  {reason}")
+        lines.append("rejects by cause:")
+        for g in s["rejects_by_cause"]:
+            lines.append(f"  {g['count']:>5}  {g['source']}  {g['code']}: {g['summary']}")
+            lines.append(f"         e.g. {g['example']['item']}: {_short(g['example']['reason'])}")
+            if g["hint"]:
+                lines.append(f"         {g['hint']}")
     lines.append("")
     lines.append(f"shards:  {', '.join(s['shard_dirs']) or '(none)'}")
     lines.append(f"rejects: {s['rejects_file']}")
     lines.append(f"summary: {join(s['output_dir'], 'summary.json')}")
     return "\n".join(lines)
+
+
+def _short(text: str, n: int = 160) -> str:
+    return text if len(text) <= n else text[: n - 3] + "..."

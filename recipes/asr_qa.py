@@ -36,6 +36,7 @@ import itertools
 import logging
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
@@ -43,8 +44,10 @@ import numpy as np
 
 from duplexgen.core.records import AGENT, USER, Conversation, RejectError, RenderedTurn, SkipRow, Turn
 from duplexgen.core.timing import AGENT_SAMPLE_RATE, USER_SAMPLE_RATE
+from duplexgen.core.config import help_field
 from duplexgen.recipes.base import (
     Recipe,
+    SourceOptions,
     SourceRow,
     check_input_file,
     conversation_id,
@@ -52,7 +55,6 @@ from duplexgen.recipes.base import (
     parse_jsonl_lines,
     table_rows,
 )
-from duplexgen.text.normalize import apply_options
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,21 @@ NAME = "asr_qa"
 MAX_CHAIN = 8
 DEFAULT_MAX_AUDIO_S = 20.0
 DEFAULT_MIN_AUDIO_S = 0.3
+
+
+@dataclass
+class AsrQaOptions(SourceOptions):
+    chain: int = help_field("chain N consecutive utterances into one N-exchange conversation", 1)
+    max_audio_s: float = help_field("longest user utterance in seconds (longer ones are rejected, or cut with too_long: clip)", DEFAULT_MAX_AUDIO_S)
+    min_audio_s: float = help_field("shortest user utterance in seconds", DEFAULT_MIN_AUDIO_S)
+    too_long: str = help_field("utterance over max_audio_s: skip (reject it) or clip (keep the first max_audio_s seconds)", "skip")
+    audio_root: Optional[str] = help_field("the folder audio files must lie in (default: the manifest's folder)", None)
+
+    def __post_init__(self):
+        if self.too_long not in ("skip", "clip"):
+            raise ValueError(f"too_long must be skip or clip, got {self.too_long!r}")
+        if not 1 <= self.chain <= MAX_CHAIN:
+            raise ValueError(f"chain must be in [1, {MAX_CHAIN}], got {self.chain}")
 
 
 class ChainedRow(SkipRow):
@@ -206,8 +223,8 @@ def resolve_audio_path(audio_filepath: str, manifest_dir: str, audio_root: Optio
     root = Path(os.path.normpath(audio_root or manifest_dir))
     if root != p and root not in p.parents:
         raise RejectError(
-            f"audio path outside the dataset root ({audio_filepath} -> {p} is not under {root}; set options.audio_root)",
-            stage="source",
+            f"audio path outside the dataset root ({audio_filepath} -> {p} is not under {root}; set sources[].options.audio_root)",
+            code="source.audio-missing", stage="source",
         )
     return str(p)
 
@@ -218,34 +235,34 @@ def probe_audio(audio_path: str) -> None:
 
     path, _ = _parse_channel(audio_path)
     if not os.path.exists(path):
-        raise RejectError(f"audio file not found ({path})", stage="source")
+        raise RejectError(f"audio file not found ({path})", code="source.audio-missing", stage="source")
     try:
         info = sf.info(path)
     except Exception as e:  # noqa: BLE001 - any decoder error means the file is unusable
-        raise RejectError(f"unreadable audio ({path}: {str(e).strip()[:120]})", stage="source") from None
+        raise RejectError(f"unreadable audio ({path}: {str(e).strip()[:120]})", code="source.audio-unreadable", stage="source") from None
     if info.frames <= 0:
-        raise RejectError(f"zero-length audio ({path})", stage="source")
+        raise RejectError(f"zero-length audio ({path})", code="source.audio-empty", stage="source")
 
 
 def _utterance_turn(utt: Optional[dict[str, Any]], manifest_dir: str, options: dict[str, Any]) -> Turn:
     if utt is None:
-        raise RejectError("unreadable manifest line in the chain", stage="source")
+        raise RejectError("unreadable manifest line in the chain", code="source.unreadable", stage="source")
     path, text, dur, offset = utt.get("audio_filepath"), utt.get("text"), utt.get("duration"), utt.get("offset") or 0.0
     if not isinstance(path, str) or not path:
-        raise RejectError("missing field 'audio_filepath'", stage="source")
+        raise RejectError("missing field 'audio_filepath'", code="source.missing-field", stage="source")
     if not isinstance(text, str) or not text.strip():
-        raise RejectError("missing or empty transcript (field 'text')", stage="source")
+        raise RejectError("missing or empty transcript (field 'text')", code="source.missing-field", stage="source")
     if not isinstance(dur, (int, float)) or isinstance(dur, bool) or not math.isfinite(dur) or dur <= 0:
-        raise RejectError(f"bad duration ({dur!r}; the manifest needs duration > 0 in seconds)", stage="source")
+        raise RejectError(f"bad duration ({dur!r}; the manifest needs duration > 0 in seconds)", code="source.bad-value", stage="source")
     if not isinstance(offset, (int, float)) or offset < 0:
-        raise RejectError(f"bad offset ({offset!r}; must be >= 0 seconds)", stage="source")
+        raise RejectError(f"bad offset ({offset!r}; must be >= 0 seconds)", code="source.bad-value", stage="source")
     max_s = float(options.get("max_audio_s", DEFAULT_MAX_AUDIO_S))
     min_s = float(options.get("min_audio_s", DEFAULT_MIN_AUDIO_S))
     if dur < min_s:
-        raise RejectError(f"audio too short ({dur:.2f} s < min_audio_s {min_s})", stage="source")
+        raise RejectError(f"audio too short ({dur:.2f} s < sources[].options.min_audio_s={min_s})", code="source.audio-too-short", stage="source")
     if dur > max_s:
         if options.get("too_long", "skip") != "clip":
-            raise RejectError(f"audio too long ({dur:.2f} s > max_audio_s {max_s}; raise it or set too_long: clip)", stage="source")
+            raise RejectError(f"audio too long ({dur:.2f} s > sources[].options.max_audio_s={max_s}; raise it or set sources[].options.too_long=clip)", code="source.audio-too-long", stage="source")
         dur = max_s
     audio_path = resolve_audio_path(path, manifest_dir, options.get("audio_root"))
     probe_audio(audio_path)
@@ -255,7 +272,7 @@ def _utterance_turn(utt: Optional[dict[str, Any]], manifest_dir: str, options: d
 def to_conversation(row: SourceRow, seed: int, **options) -> Conversation:
     item = f"{NAME}:{row.row_id}"
     if row.error:
-        raise RejectError(row.error, stage="source", item=item)
+        raise RejectError(row.error, code="source.unreadable", stage="source", item=item)
     chain = int(options.get("chain", 1))
     if not 1 <= chain <= MAX_CHAIN:
         raise ValueError(f"sources[].options.chain must be in [1, {MAX_CHAIN}], got {chain}")
@@ -270,7 +287,7 @@ def to_conversation(row: SourceRow, seed: int, **options) -> Conversation:
             user = _utterance_turn(utt, data["manifest_dir"], options)
         except RejectError as e:
             if k == 0:
-                raise RejectError(e.reason, stage="source", item=item) from None
+                raise RejectError(e.reason, code=e.code, stage="source", item=item) from None
             break  # a chain ends early at a bad utterance; the good prefix is kept
         turns += [user, Turn(AGENT, "")]
     first = utterances[0] or {}
@@ -288,7 +305,7 @@ def to_conversation(row: SourceRow, seed: int, **options) -> Conversation:
             "utterances": [str((u or {}).get("utt_id") or "") for u in utterances[: len(turns) // 2]],
         },
     )
-    return apply_options(conv, options)
+    return conv
 
 
 # --- audio ----------------------------------------------------------------------------------
@@ -346,35 +363,35 @@ def load_user_audio(turn: Turn, *, max_audio_s: float, target_sr: Optional[int] 
     if target_sr is None:
         target_sr = USER_SAMPLE_RATE if turn.role == USER else AGENT_SAMPLE_RATE
     if not turn.audio_path:
-        raise RejectError("turn has no audio_path", stage="audio")
+        raise RejectError("turn has no audio_path", code="audio.missing", stage="audio")
     path, channel = _parse_channel(turn.audio_path)
     if not os.path.isfile(path):
-        raise RejectError(f"audio file not found ({path})", stage="audio")
+        raise RejectError(f"audio file not found ({path})", code="audio.missing", stage="audio")
     try:
         info = sf.info(path)
         start = int(round(turn.audio_offset * info.samplerate))
         frames = -1 if turn.audio_duration is None else int(round(turn.audio_duration * info.samplerate))
         if start >= info.frames:
-            raise RejectError(f"offset past the end of the file ({turn.audio_offset:.2f} s >= {info.duration:.2f} s in {path})", stage="audio")
+            raise RejectError(f"offset past the end of the file ({turn.audio_offset:.2f} s >= {info.duration:.2f} s in {path})", code="audio.bad-offset", stage="audio")
         audio, sr = sf.read(path, start=start, frames=frames, dtype="float32", always_2d=True)
     except RejectError:
         raise
     except Exception as e:  # noqa: BLE001 - libsndfile raises several types for broken files
-        raise RejectError(f"unreadable audio ({path}: {type(e).__name__}: {e})", stage="audio") from None
+        raise RejectError(f"unreadable audio ({path}: {type(e).__name__}: {e})", code="audio.unreadable", stage="audio") from None
     if channel is not None:
         if channel >= audio.shape[1]:
-            raise RejectError(f"channel {channel} not in a {audio.shape[1]}-channel file ({path})", stage="audio")
+            raise RejectError(f"channel {channel} not in a {audio.shape[1]}-channel file ({path})", code="audio.unreadable", stage="audio")
         mono = audio[:, channel]
     else:
         mono = audio.mean(axis=1)
     if mono.size == 0:
-        raise RejectError(f"zero-length audio ({path} at {turn.audio_offset:.2f} s)", stage="audio")
+        raise RejectError(f"zero-length audio ({path} at {turn.audio_offset:.2f} s)", code="audio.empty", stage="audio")
     if len(mono) / sr > max_audio_s + 0.05:
-        raise RejectError(f"audio too long ({len(mono) / sr:.2f} s > max_audio_s {max_audio_s})", stage="audio")
+        raise RejectError(f"audio too long ({len(mono) / sr:.2f} s > sources[].options.max_audio_s={max_audio_s})", code="audio.too-long", stage="audio")
     if sr != target_sr:
         mono = soxr.resample(mono, sr, target_sr, quality="HQ").astype(np.float32)
     if float(np.max(np.abs(mono))) < 1e-4:
-        raise RejectError(f"silent audio ({path} at {turn.audio_offset:.2f} s)", stage="audio")
+        raise RejectError(f"silent audio ({path} at {turn.audio_offset:.2f} s)", code="audio.empty", stage="audio")
     mono = level(trim_silence(mono, target_sr))
     return RenderedTurn(
         role=turn.role,
@@ -396,4 +413,5 @@ RECIPE = Recipe(
     description="real ASR speech (NeMo or Lhotse manifest) as the user turn, LLM answers as the agent turn",
     needs_llm=True,
     needs_audio=True,
+    options=AsrQaOptions,
 )

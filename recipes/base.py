@@ -24,20 +24,33 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 
+from duplexgen.core.config import help_field
 from duplexgen.core.records import Conversation, RejectError, SourceRow, safe_id
+from duplexgen.text.normalize import NormalizeConfig
 
 log = logging.getLogger(__name__)
 
 SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
+
+
+@dataclass
+class SourceOptions:
+    """Options every source takes (``sources[].options``); a recipe with options of its own extends this class."""
+
+    normalize: NormalizeConfig = field(default_factory=NormalizeConfig, metadata={"help": "how this source's turns are made speakable"})
+    fields: dict[str, str] = help_field(
+        "the column of your file for a field the recipe reads, when the file is in none of the known layouts "
+        "(e.g. {answer: response}); the fields of each recipe are listed below", {})
 
 
 @dataclass
@@ -54,11 +67,65 @@ class Recipe:
     needs_llm: bool = False
     #: User turns are real recordings (audio files resolved relative to the source file).
     needs_audio: bool = False
+    #: The options class of ``sources[].options`` (checked when the config is loaded, listed by ``--help``).
+    options: type = SourceOptions
+    #: The fields the recipe reads -> the column names of the known public layouts, first found wins;
+    #: ``sources[].options.fields`` maps a field to a column of the user's own file instead.
+    fields: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
 
     def default_path(self) -> str:
         if self.sample_file is None:
             raise ValueError(f"recipe {self.name!r} ships no sample; set sources[].path")
         return str(SAMPLES_DIR / self.sample_file)
+
+
+def check_options(recipe: Recipe, options: Optional[dict[str, Any]], where: str = "sources.N.options") -> Any:
+    """The recipe's options object from a config's ``options`` dict; ValueError naming ``where`` and the valid keys
+    for an unknown key, a wrong type, or a field mapping to a field the recipe does not read."""
+    from omegaconf import OmegaConf
+
+    options = dict(options or {})
+    valid = [f.name for f in dataclasses.fields(recipe.options)]
+    try:
+        checked = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(recipe.options), OmegaConf.create(options)))
+    except Exception as e:  # omegaconf names the key (first line, and "full_key: ..." below it); add what is valid
+        lines = str(e).split("\n")
+        full_key = next((ln.split(":", 1)[1].strip() for ln in lines if ln.strip().startswith("full_key:")), "")
+        at = f"{where}.{full_key}" if full_key else where
+        raise ValueError(f"{at} (recipe {recipe.name}): {lines[0]}; valid keys of {where}: {', '.join(valid)}") from None
+    unknown = sorted(set(checked.fields) - set(recipe.fields))
+    if unknown:
+        raise ValueError(f"{where}.fields of recipe {recipe.name}: it reads no field {unknown} "
+                         f"(its fields: {', '.join(recipe.fields) or 'none'})")
+    return checked
+
+
+def field_columns(recipe_fields: dict[str, tuple[str, ...]], options: dict[str, Any], name: str) -> tuple[str, ...]:
+    """The columns to look in for field ``name``: the user's mapping when given, else the known layouts' names."""
+    mapped = (options.get("fields") or {}).get(name)
+    return (mapped,) if mapped else recipe_fields[name]
+
+
+def first_column(data: dict[str, Any], columns: Sequence[str], allow_null: bool = True) -> Optional[str]:
+    """The first of ``columns`` with a value in the row, else (``allow_null``) the first the row has at all,
+    null or not, else None. A table of mixed layouts has every layout's columns, null in the other rows."""
+    found = next((c for c in columns if data.get(c) is not None), None)
+    if found is None and allow_null:
+        found = next((c for c in columns if c in data), None)
+    return found
+
+
+def unknown_layout(row: SourceRow, recipe: str, recipe_fields: dict[str, tuple[str, ...]], missing: Sequence[str],
+                   options: dict[str, Any], layouts: str = "") -> RejectError:
+    """The reject for a row whose fields fit no known layout: the fields it has, where the recipe looks,
+    and the ``sources[].options.fields`` mapping that would make it readable."""
+    # null columns are the table's (a file mixing layouts), not the row's
+    found = ", ".join(sorted(k for k, v in (row.data or {}).items() if v is not None)) or "none"
+    looked = "; ".join(f"{name} in {' or '.join(field_columns(recipe_fields, options, name))}" for name in missing)
+    mapping = " ".join(f"sources[].options.fields.{name}=<column>" for name in missing)
+    known = f"; known layouts: {layouts}" if layouts else ""
+    return RejectError(f"the row has fields [{found}] but the recipe looks for {looked}{known}; map your columns with {mapping}",
+                       code="source.unknown-layout", stage="source", item=f"{row.source}:{row.row_id}")
 
 
 def check_input_file(path: str) -> None:
@@ -167,14 +234,14 @@ def require_str(row: SourceRow, key: str, *, allow_empty: bool = False) -> str:
     """A string field of a row, or a RejectError that names the row, the field and what is wrong."""
     assert row.data is not None
     if key not in row.data or row.data[key] is None:
-        raise RejectError(f"missing field {key!r}", stage="source", item=f"{row.source}:{row.row_id}")
+        raise RejectError(f"missing field {key!r}", code="source.missing-field", stage="source", item=f"{row.source}:{row.row_id}")
     value = row.data[key]
     if not isinstance(value, str):
         raise RejectError(
-            f"field {key!r} is {type(value).__name__}, expected a string", stage="source", item=f"{row.source}:{row.row_id}"
+            f"field {key!r} is {type(value).__name__}, expected a string", code="source.wrong-type", stage="source", item=f"{row.source}:{row.row_id}"
         )
     if not allow_empty and not value.strip():
-        raise RejectError(f"field {key!r} is empty", stage="source", item=f"{row.source}:{row.row_id}")
+        raise RejectError(f"field {key!r} is empty", code="source.missing-field", stage="source", item=f"{row.source}:{row.row_id}")
     return value
 
 
@@ -186,7 +253,12 @@ def conversation_id(source: str, row_id: str, seed: int, index: int = 0) -> str:
 
 __all__ = [
     "SourceRow",
+    "SourceOptions",
     "Recipe",
+    "check_options",
+    "field_columns",
+    "first_column",
+    "unknown_layout",
     "read_json_rows",
     "require_str",
     "conversation_id",

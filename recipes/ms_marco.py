@@ -1,16 +1,22 @@
 """MS MARCO question answering: a user asks a web-search query, the agent speaks the answer (SALM-Duplex: 0.2k hours).
 
-MS MARCO v2.1 (https://microsoft.github.io/msmarco/, Hugging Face ``microsoft/ms_marco`` config
-``v2.1``; terms: non-commercial research): 1M Bing queries with human answers. A row is
-``{query, query_id, query_type, answers: [str], wellFormedAnswers: [str], passages: {...}}``. Read as:
+MS MARCO (https://microsoft.github.io/msmarco/, Hugging Face ``microsoft/ms_marco``; terms: non-commercial
+research): 1M Bing queries with human answers. The layouts public copies come in, all read as they are:
 
-- JSON Lines / Parquet rows (the Hugging Face export), through ``datasets``;
-- the original column-oriented JSON of the official download (``{"query": {"0": ...}, "answers": {"0": [...]}}``);
+- Hugging Face export (v1.1 and v2.1; JSON Lines or Parquet): ``{query, query_id, query_type, answers: [str],
+  wellFormedAnswers: [str], passages: {is_selected: [int], passage_text: [str], url: [str]}}``;
+- the original v1.1 download (JSON Lines): the same, with ``passages`` a list of objects and often no
+  ``wellFormedAnswers``;
+- the original v2.1 download: one JSON object of columns keyed by row index (``{"query": {"0": ...},
+  "answers": {"0": [...]}}``; ``wellFormedAnswers`` may be the string ``"[]"``);
+- flattened question/answer pairs (benchmarks, RAG sets): ``{query, answer}`` or ``{question, answer}``, one
+  answer string;
 - the official evaluation references (``{"query_id", "answers"}``): they carry no query text, so each
   row is rejected with that reason (use them only joined with the queries).
 
-The agent speaks a well-formed answer when there is one (full sentences, written for that purpose),
-else the first answer. Rows whose answers are all empty or "No Answer Present." are rejected.
+Any other file: ``sources[].options.fields: {query: <column>, answer: <column>}``. The agent speaks a
+well-formed answer when there is one (full sentences, written for that purpose), else the first answer.
+Rows whose answers are all empty or "No Answer Present." are rejected.
 
 Example::
 
@@ -25,11 +31,16 @@ import re
 from typing import Any, Iterator, Optional
 
 from duplexgen.core.records import AGENT, USER, Conversation, RejectError, Turn
-from duplexgen.recipes.base import Recipe, SourceRow, check_input_file, conversation_id, read_json_rows, require_str
-from duplexgen.text.normalize import apply_options
+from duplexgen.recipes.base import (
+    Recipe, SourceRow, check_input_file, conversation_id, field_columns, first_column, read_json_rows, require_str,
+    unknown_layout,
+)
 
 NAME = "ms_marco"
 NO_ANSWER = "no answer present."
+#: field -> its column in the known layouts, in order of preference (a well-formed answer beats a plain one).
+FIELDS = {"query": ("query", "question"), "answer": ("wellFormedAnswers", "answers", "answer")}
+LAYOUTS = "Hugging Face v1.1/v2.1 {query, answers, wellFormedAnswers, passages}, original v1.1/v2.1 downloads, {query|question, answer} pairs"
 
 
 def _is_column_oriented(path: str) -> bool:
@@ -62,41 +73,45 @@ def _answer_list(data: dict[str, Any], key: str) -> list[str]:
     return [a.strip() for a in value if isinstance(a, str) and a.strip() and a.strip().lower() != NO_ANSWER]
 
 
-def pick_answer(data: dict[str, Any]) -> tuple[str, str]:
-    """(answer text, which field it came from); raises ValueError when there is no usable answer."""
-    well_formed = _answer_list(data, "wellFormedAnswers")
-    if well_formed:
-        return well_formed[0], "wellFormedAnswers"
-    answers = _answer_list(data, "answers")
-    if answers:
-        return answers[0], "answers"
-    raw = data.get("answers")
-    if isinstance(raw, list) and any(isinstance(a, str) and a.strip().lower() == NO_ANSWER for a in raw):
+def pick_answer(data: dict[str, Any], columns: tuple[str, ...] = FIELDS["answer"]) -> tuple[str, str]:
+    """(answer text, the column it came from) from the first of ``columns`` with a usable answer; ValueError
+    when the row has those columns but no usable answer in them."""
+    for col in columns:
+        answers = _answer_list(data, col)
+        if answers:
+            return answers[0], col
+    raw = [a for col in columns for a in (data.get(col) if isinstance(data.get(col), list) else [data.get(col)])]
+    if any(isinstance(a, str) and a.strip().lower() == NO_ANSWER for a in raw):
         raise ValueError("no answer present (the annotators found no answer in the passages)")
-    raise ValueError("no answer (answers and wellFormedAnswers are empty)")
+    present = [c for c in columns if c in data]
+    raise ValueError(f"no answer ({' and '.join(present)} {'is' if len(present) == 1 else 'are'} empty)")
 
 
 def to_conversation(row: SourceRow, seed: int, **options) -> Conversation:
     item = f"{NAME}:{row.row_id}"
     if row.error:
-        raise RejectError(row.error, stage="source", item=item)
+        raise RejectError(row.error, code="source.unreadable", stage="source", item=item)
     data = row.data or {}
-    if "query" not in data and "answers" in data:
+    query_col = first_column(data, field_columns(FIELDS, options, "query"))
+    answer_cols = tuple(c for c in field_columns(FIELDS, options, "answer") if c in data)
+    if query_col is None and "answers" in data and "query_id" in data and not (options.get("fields") or {}).get("query"):
         raise RejectError(
             "missing query text (a reference-answers row {query_id, answers}; join it with the queries file)",
-            stage="source",
-            item=item,
+            code="source.no-query", stage="source", item=item,
         )
-    query = require_str(row, "query")
+    missing = [name for name, found in (("query", query_col), ("answer", answer_cols)) if not found]
+    if missing:
+        raise unknown_layout(row, NAME, FIELDS, missing, options, LAYOUTS)
+    query = require_str(row, query_col)
     try:
-        answer, answer_field = pick_answer(data)
+        answer, answer_field = pick_answer(data, answer_cols)
     except ValueError as e:
-        raise RejectError(str(e), stage="source", item=item) from None
+        raise RejectError(str(e), code="source.no-answer", stage="source", item=item) from None
     row_id = str(data.get("query_id", row.row_id))
     query = query.strip()
     if query[-1] not in "?.!":
         query += "?"  # MS MARCO queries are keyword-style, unpunctuated; spoken they are questions
-    conv = Conversation(
+    return Conversation(
         id=conversation_id(NAME, row_id, seed),
         source=NAME,
         recipe=NAME,
@@ -105,7 +120,6 @@ def to_conversation(row: SourceRow, seed: int, **options) -> Conversation:
         turns=[Turn(USER, query), Turn(AGENT, answer)],
         meta={"answer_field": answer_field, "query_type": data.get("query_type") or ""},
     )
-    return apply_options(conv, options)
 
 
 RECIPE = Recipe(
@@ -113,5 +127,6 @@ RECIPE = Recipe(
     read_rows=read_rows,
     to_conversation=to_conversation,
     sample_file="ms_marco_sample.jsonl",
-    description="MS MARCO v2.1 rows (query, answers, wellFormedAnswers); the agent speaks the answer",
+    description="MS MARCO rows (query, answers, wellFormedAnswers; or query/question + answer); the agent speaks the answer",
+    fields=FIELDS,
 )

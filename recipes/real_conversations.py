@@ -37,11 +37,18 @@ from typing import Any, Iterator, Optional
 
 from duplexgen.core.records import AGENT, USER, Conversation, RejectError, Turn
 from duplexgen.recipes.asr_qa import resolve_audio_path
-from duplexgen.recipes.base import Recipe, SourceRow, conversation_id, read_json_rows
-from duplexgen.text.normalize import apply_options
+from duplexgen.core.config import help_field
+from duplexgen.recipes.base import Recipe, SourceOptions, SourceRow, conversation_id, read_json_rows
 
 NAME = "real_conversations"
 DEFAULT_MAX_AUDIO_S = 30.0
+
+
+@dataclass
+class RealConversationsOptions(SourceOptions):
+    max_exchanges: Optional[int] = help_field("keep the first N user/agent exchanges (null = all)", None)
+    max_audio_s: float = help_field("longest turn audio in seconds (longer: the conversation is rejected)", DEFAULT_MAX_AUDIO_S)
+    audio_root: Optional[str] = help_field("the folder audio files must lie in (default: the JSONL file's folder)", None)
 _SPEAKERS = {"user": USER, "agent": AGENT, "assistant": AGENT}
 
 
@@ -136,7 +143,7 @@ def _merge_same_speaker(turns: list[Turn]) -> list[Turn]:
 def to_conversation(row: SourceRow, seed: int, **options) -> Conversation:
     item = f"{NAME}:{row.row_id}"
     if row.error:
-        raise RejectError(row.error, stage="source", item=item)
+        raise RejectError(row.error, code="source.unreadable", stage="source", item=item)
     data = row.data or {}
     root = data.get("_manifest_dir", ".")
     audio_root = options.get("audio_root")
@@ -149,17 +156,17 @@ def to_conversation(row: SourceRow, seed: int, **options) -> Conversation:
             raise ValueError("needs 'turns' (per-turn form) or 'audio_filepath' + 'segments' (two-channel form)")
         turns = _merge_same_speaker(turns)
     except RejectError as e:
-        raise RejectError(e.reason, stage="source", item=item) from None
+        raise RejectError(e.reason, code=e.code, stage="source", item=item) from None
     except ValueError as e:
-        raise RejectError(str(e), stage="source", item=item) from None
+        raise RejectError(str(e), code="source.bad-value", stage="source", item=item) from None
     if not turns or turns[0].role != USER:
-        raise RejectError("conversation does not start with the user", stage="source", item=item)
+        raise RejectError("conversation does not start with the user", code="source.bad-turns", stage="source", item=item)
     if len(turns) < 2:
-        raise RejectError("no agent turn", stage="source", item=item)
+        raise RejectError("no agent turn", code="source.too-few-turns", stage="source", item=item)
     max_s = float(options.get("max_audio_s", DEFAULT_MAX_AUDIO_S))
     for i, t in enumerate(turns):
         if t.audio_duration is not None and t.audio_duration > max_s:
-            raise RejectError(f"audio too long (turn {i}: {t.audio_duration:.2f} s > max_audio_s {max_s})", stage="source", item=item)
+            raise RejectError(f"audio too long (turn {i}: {t.audio_duration:.2f} s > sources[].options.max_audio_s={max_s})", code="source.audio-too-long", stage="source", item=item)
     max_exchanges = options.get("max_exchanges")
     if max_exchanges:
         turns = turns[: 2 * int(max_exchanges)]
@@ -175,7 +182,7 @@ def to_conversation(row: SourceRow, seed: int, **options) -> Conversation:
         turns=turns,
         meta={"max_audio_s": max_s, "real_audio_turns": sum(1 for t in turns if t.audio_path)},
     )
-    return apply_options(conv, options)
+    return conv
 
 
 @dataclass
@@ -219,4 +226,5 @@ RECIPE = Recipe(
     sample_file="real_conversations_sample.jsonl",
     description="your own spoken dialogs: per-turn audio or two-channel recordings with transcripts",
     needs_audio=True,
+    options=RealConversationsOptions,
 )

@@ -17,16 +17,26 @@ Example::
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 from typing import Iterator, Optional
 
 import numpy as np
 
 from duplexgen.core.records import Conversation, derive_seed, RejectError
-from duplexgen.recipes.base import Recipe, SourceRow, check_input_file, conversation_id, read_json_rows
-from duplexgen.text.normalize import apply_options
+from duplexgen.core.config import help_field
+from duplexgen.recipes.base import Recipe, SourceOptions, SourceRow, check_input_file, conversation_id, read_json_rows
 
 NAME = "topic"
 DEFAULT_EXCHANGES = 4
+
+
+@dataclass
+class TopicOptions(SourceOptions):
+    exchanges: int = help_field("user/agent exchanges the LLM writes per topic (1-12; a row's own 'exchanges' wins)", DEFAULT_EXCHANGES)
+
+    def __post_init__(self):
+        if not 1 <= self.exchanges <= 12:
+            raise ValueError(f"exchanges must be in [1, 12], got {self.exchanges}")
 
 #: Who the user is; varied so that dialogs on one topic differ in register and needs.
 PERSONAS = [
@@ -68,17 +78,17 @@ def _text_topics(path: str) -> Iterator[SourceRow]:
 def to_conversation(row: SourceRow, seed: int, **options) -> Conversation:
     item = f"{NAME}:{row.row_id}"
     if row.error:
-        raise RejectError(row.error, stage="source", item=item)
+        raise RejectError(row.error, code="source.unreadable", stage="source", item=item)
     data = row.data or {}
     topic = data.get("topic")
     if not isinstance(topic, str) or not topic.strip():
-        raise RejectError("missing or empty field 'topic'", stage="source", item=item)
+        raise RejectError("missing or empty field 'topic'", code="source.missing-field", stage="source", item=item)
     topic = " ".join(topic.split())
     if len(topic) > 200:
-        raise RejectError(f"topic too long ({len(topic)} chars > 200; a topic is a short phrase)", stage="source", item=item)
+        raise RejectError(f"topic too long ({len(topic)} chars > 200; a topic is a short phrase)", code="source.bad-value", stage="source", item=item)
     exchanges = data.get("exchanges") or options.get("exchanges", DEFAULT_EXCHANGES)
     if not isinstance(exchanges, int) or not 1 <= exchanges <= 12:
-        raise RejectError(f"exchanges must be an integer in [1, 12], got {exchanges!r}", stage="source", item=item)
+        raise RejectError(f"exchanges must be an integer in [1, 12], got {exchanges!r}", code="source.bad-value", stage="source", item=item)
     persona = data.get("persona")
     if not isinstance(persona, str) or not persona.strip():
         rng = np.random.default_rng(derive_seed(seed, NAME, topic))
@@ -92,7 +102,7 @@ def to_conversation(row: SourceRow, seed: int, **options) -> Conversation:
         turns=[],  # written by the LLM stage
         meta={"llm": {"task": "dialog", "topic": topic, "persona": persona.strip(), "exchanges": exchanges}, "topic": topic},
     )
-    return apply_options(conv, options)
+    return conv
 
 
 RECIPE = Recipe(
@@ -102,6 +112,7 @@ RECIPE = Recipe(
     sample_file="topics.txt",
     description="everyday topics; the LLM writes an N-exchange spoken dialog per topic and persona",
     needs_llm=True,
+    options=TopicOptions,
 )
 
 __all__ = ["read_rows", "to_conversation", "PERSONAS"]

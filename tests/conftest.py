@@ -4,7 +4,10 @@
   Lhotse Shar, laid out by ``duplexgen.augment.assemble`` with the contract's 0.64 s gaps), once per session;
 - ``shared_data``: real public sample rows and clips in ``../shared/data`` (beside the repository): a test
   that needs them skips where the folder is absent (a laptop) and fails under CI (``CI=true``), where it
-  is always present.
+  is always present;
+- ``browser``: open an HTML file in a real headless Chromium (Debian's, driven by Playwright; ``make test``
+  installs it): screenshot, console errors, every <audio> decoded. Skips where Chromium or Playwright is
+  missing, fails under CI.
 
 Tests mirror the rooms: tests/core, recipes, tts, augment, text, pipeline, training, e2e."""
 
@@ -160,3 +163,77 @@ def eval_tools():
     import types
 
     return types.SimpleNamespace(build_assembled=build_assembled, write_eval_shard=write_eval_shard, tone_turn=tone_turn)
+
+
+# --------------------------------------------------------------------------- a real browser
+
+#: Chromium's flags for a closed, headless machine: no sandbox (root in CI), no GPU, none of the background
+#: connections to Google's services it makes at start (refused here, and noisy).
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+#: Decodes every <audio> of the page with the Web Audio API (fetching its data URL), and asks each element's own
+#: decoder for its metadata: [{decoded, seconds, channels, error, element_seconds, element_error}].
+DECODE_AUDIO = """async () => {
+  const ctx = new OfflineAudioContext(1, 1, 16000);
+  const out = [];
+  for (const a of document.querySelectorAll('audio')) {
+    const r = {decoded: false};
+    try {
+      const buf = await (await fetch(a.currentSrc || a.src)).arrayBuffer();
+      const audio = await ctx.decodeAudioData(buf);
+      Object.assign(r, {decoded: true, seconds: audio.duration, channels: audio.numberOfChannels});
+    } catch (e) { r.error = String(e); }
+    await new Promise(done => {
+      if (a.readyState >= 1 || a.error) return done();
+      a.addEventListener('loadedmetadata', done, {once: true});
+      a.addEventListener('error', done, {once: true});
+      a.load();
+    });
+    Object.assign(r, {element_seconds: a.duration, element_error: a.error ? a.error.code : null});
+    out.push(r);
+  }
+  return out;
+}"""
+
+
+def _missing(msg: str):
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(msg + " (CI=true: make test installs it)")
+    pytest.skip(msg)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """``browser(html_path, screenshot_path) -> dict``: open the file in headless Chromium and return
+    ``console_errors`` (console messages of type error, uncaught page errors, failed requests), ``audio``
+    (DECODE_AUDIO per element), ``scroll_width`` and ``viewport_width`` (horizontal overflow), ``title``."""
+    import shutil
+
+    chromium = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        _missing("no chromium on PATH (Debian: apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("the playwright package is not installed (pip install -e '.[test]')")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+
+        def check(html_path: Path, screenshot: Path) -> dict:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            errors: list[str] = []
+            page.on("console", lambda m: errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+            page.on("requestfailed", lambda r: errors.append(f"request failed: {r.url[:80]}"))
+            page.goto(Path(html_path).resolve().as_uri(), wait_until="load")
+            audio = page.evaluate(DECODE_AUDIO)
+            page.screenshot(path=str(screenshot), full_page=True)
+            widths = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+            result = {"console_errors": errors, "audio": audio, "scroll_width": widths[0], "viewport_width": widths[1],
+                      "title": page.title()}
+            page.close()
+            return result
+
+        yield check
+        browser.close()

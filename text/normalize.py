@@ -312,12 +312,12 @@ def speak_or_reject(text: str, policy: str = "verbalize") -> tuple[str, list[str
     blocking = [f for f in findings if policy == "reject" or f.kind not in VERBALIZABLE]
     if blocking:
         kinds = sorted({f.kind for f in blocking})
-        raise RejectError(f"unspeakable {' and '.join(kinds)} ({'; '.join(f.describe() for f in blocking[:3])})", stage="normalize")
+        raise RejectError(f"unspeakable {' and '.join(kinds)} ({'; '.join(f.describe() for f in blocking[:3])})", code="normalize.unspeakable", stage="normalize")
     for f in reversed(findings):  # from the end, so the earlier spans stay valid
         core = f.excerpt.rstrip(".,;:!?") if f.kind == "url" else f.excerpt
         spoken = verbalize_url(core) if f.kind == "url" else verbalize_email(core)
         if spoken is None:
-            raise RejectError(f"unspeakable url (too long to read aloud: {f.describe()})", stage="normalize")
+            raise RejectError(f"unspeakable url (too long to read aloud: {f.describe()})", code="normalize.unspeakable", stage="normalize")
         text = text[: f.start] + spoken + f.excerpt[len(core):] + text[f.end :]
     changes += sorted({f.kind for f in findings})
     return text, changes
@@ -522,41 +522,42 @@ def normalize_for_speech(
     """Speakable text and the list of changes; :class:`RejectError` when nothing sensible can be spoken."""
     cfg = cfg or DEFAULT
     if not isinstance(text, str):
-        raise RejectError(f"turn text is {type(text).__name__}, expected a string", stage="normalize")
+        raise RejectError(f"turn text is {type(text).__name__}, expected a string", code="normalize.not-text", stage="normalize")
     text, spoken = speak_or_reject(text, cfg.unspeakable)
     before = _letters(text)
     t, changes = strip_markup(text)
     changes = list(dict.fromkeys(spoken + changes))
     runs = [m.group() for m in symbol_runs(t)]
     if runs:  # what markup cleanup leaves: symbols a voice reads by name or not at all
-        raise RejectError(f"unspeakable symbols ({', '.join(repr(r) for r in runs[:3])})", stage="normalize")
+        raise RejectError(f"unspeakable symbols ({', '.join(repr(r) for r in runs[:3])})", code="normalize.unspeakable", stage="normalize")
     letters = _letters(t)
     if letters < cfg.min_letters and not re.search(r"\d", t):
         removed = ", ".join(changes) or "nothing"
-        raise RejectError(f"no speakable text left after normalization (removed {removed})", stage="normalize")
+        raise RejectError(f"no speakable text left after normalization (removed {removed})", code="normalize.unspeakable", stage="normalize")
     if before and letters / before < cfg.min_kept_fraction and set(changes) & {"code_block", "url", "table", "email", "html"}:
         raise RejectError(
             f"mostly unspeakable content ({letters} of {before} letters left after removing {', '.join(changes)})",
-            stage="normalize",
+            code="normalize.unspeakable", stage="normalize",
         )
     if _non_latin_fraction(t) > cfg.max_non_latin:
-        raise RejectError(f"non-Latin script ({_non_latin_fraction(t):.0%} of letters; the voices speak English)", stage="normalize")
+        raise RejectError(f"non-Latin script ({_non_latin_fraction(t):.0%} of letters > sources[].options.normalize.max_non_latin={cfg.max_non_latin:.0%}; the voices speak English)", code="normalize.non-latin", stage="normalize")
     expanded = expand_numbers(t, cfg.numbers)
     if expanded != t:
         changes.append("numbers")
         t = expanded
     if _letters(t) < cfg.min_letters:  # e.g. only punctuation and symbols that have no spoken form
-        raise RejectError(f"no speakable text left after normalization (removed {', '.join(changes) or 'nothing'})", stage="normalize")
+        raise RejectError(f"no speakable text left after normalization (removed {', '.join(changes) or 'nothing'})", code="normalize.unspeakable", stage="normalize")
     if len(t) > cfg.max_turn_chars:
         if role != "agent" or cfg.long_turn == "reject":
             raise RejectError(
-                f"turn too long ({len(t)} chars > max_turn_chars {cfg.max_turn_chars}; raise normalize.max_turn_chars)",
-                stage="normalize",
+                # name the limit by its full key: the TTS has a limit of its own (tts.max_chars)
+                f"turn too long ({len(t)} chars > sources[].options.normalize.max_turn_chars={cfg.max_turn_chars})",
+                code="normalize.too-long", stage="normalize",
             )
         cut = truncate_at_sentence(t, cfg.max_turn_chars)
         if cut is None:
             raise RejectError(
-                f"turn too long ({len(t)} chars, first sentence over max_turn_chars {cfg.max_turn_chars})", stage="normalize"
+                f"turn too long ({len(t)} chars, first sentence over sources[].options.normalize.max_turn_chars={cfg.max_turn_chars})", code="normalize.too-long", stage="normalize"
             )
         t = cut
         changes.append("truncated")
@@ -566,8 +567,7 @@ def normalize_for_speech(
 def normalize_conversation(conv: Conversation, cfg: Optional[NormalizeConfig] = None) -> Conversation:
     """Normalize every text turn; record what changed in ``conv.meta['normalized']`` ({turn index: changes}).
 
-    The config comes from ``cfg``, else from ``conv.meta['normalize_options']`` (set by recipes from
-    ``sources[].options.normalize``), else the defaults. Turns with real audio keep their transcript
+    The config comes from ``cfg``, else from ``conv.meta['normalize_options']``, else the defaults. Turns with real audio keep their transcript
     (it is what was said), and empty agent placeholders (filled later by the LLM stage) are skipped."""
     if cfg is None:
         cfg = NormalizeConfig.from_options(conv.meta.get("normalize_options"))
@@ -582,7 +582,7 @@ def normalize_conversation(conv: Conversation, cfg: Optional[NormalizeConfig] = 
         except RejectError as e:
             kind, _, detail = e.reason.partition(" (")
             detail = f"turn {i} {turn.role}; {detail[:-1]}" if detail else f"turn {i} {turn.role}"
-            raise RejectError(f"{kind} ({detail})", stage="normalize", item=conv.id) from None
+            raise RejectError(f"{kind} ({detail})", code=e.code, stage="normalize", item=conv.id) from None
         if changes:
             changed[str(i)] = changes
     if changed:
@@ -627,11 +627,11 @@ __all__ = [
     "UNSPEAKABLE_POLICIES",
     "normalize_for_speech",
     "normalize_conversation",
+    "apply_options",
     "strip_markup",
     "expand_numbers",
     "expand_with_rules",
     "truncate_at_sentence",
-    "apply_options",
     "count_outcomes",
     "nemo_available",
 ]

@@ -133,7 +133,7 @@ class LLMStage:
         for i, c in enumerate(convs):
             task = c.meta.get("llm", {}).get("task") if isinstance(c.meta.get("llm"), dict) else None
             if "llm" in c.meta and task not in ("answer", "dialog"):
-                results[i] = RejectError(f"unknown llm task {task!r} (expected answer or dialog)", stage="llm", item=c.id)
+                results[i] = RejectError(f"unknown llm task {task!r} (expected answer or dialog)", code="llm.bad-row", stage="llm", item=c.id)
         if answers:
             self._fill_answers([convs[i] for i in answers], answers, results)
         if dialogs:
@@ -160,7 +160,7 @@ class LLMStage:
                 if k is None:
                     continue
                 if k == 0:
-                    failed[id(c)] = RejectError("agent turn before any user turn", stage="llm", item=c.id)
+                    failed[id(c)] = RejectError("agent turn before any user turn", code="llm.bad-row", stage="llm", item=c.id)
                     continue
                 history = c.turns[:k]
                 msgs = prompt.messages(question=history[-1].text)
@@ -178,9 +178,9 @@ class LLMStage:
                         raise r
                     c.turns[k].text = spoken_answer(r)
                     if not c.turns[k].text:
-                        raise RejectError("empty after cleanup", stage="llm")
+                        raise RejectError("empty after cleanup", code="llm.no-answer", stage="llm")
                 except RejectError as e:
-                    failed[id(c)] = RejectError(f"no usable LLM answer ({e.reason})", stage="llm", item=c.id)
+                    failed[id(c)] = RejectError(f"no usable LLM answer ({e.reason})", code="llm.no-answer", stage="llm", item=c.id)
         if failed_reasons is not None:  # called for dialog lines: the caller reports
             for c in convs:
                 if id(c) in failed:
@@ -224,7 +224,7 @@ class LLMStage:
             self._fill_answers([c for c in live if id(c) not in failed], [-1] * len(live), [None] * len(live), failed_reasons=failed)
         for c, i in zip(convs, where):
             if id(c) in failed:
-                results[i] = RejectError(f"no usable LLM dialog ({failed[id(c)]})", stage="llm", item=c.id)
+                results[i] = RejectError(f"no usable LLM dialog ({failed[id(c)]})", code="llm.no-dialog", stage="llm", item=c.id)
                 continue
             c.meta["llm"] = dict(c.meta["llm"], prompt=f"{user_prompt.name}+{self.cfg.answer_prompt}", model=self.client.model_name)
             c.meta["llm_model"] = self.client.model_name
@@ -275,7 +275,7 @@ class LLMStage:
         for c, i in todo:
             results[i] = RejectError(
                 f"no valid dialog JSON from the LLM ({self.cfg.dialog_attempts} tries; last: {reasons.get(i, '?')})",
-                stage="llm",
+                code="llm.no-dialog", stage="llm",
                 item=c.id,
             )
 

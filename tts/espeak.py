@@ -510,7 +510,7 @@ class EspeakBackend(TTSBackend):
 
     def synthesize(self, text: str, voice: Voice) -> Synthesis:
         if not text or not text.strip():
-            raise RejectError("empty text: nothing to speak", stage="tts")
+            raise RejectError("empty text: nothing to speak", code="tts.empty-text", stage="tts")
         self.check_voice_name(voice.name)
         rate = int(voice.param("rate", self.default_rate))
         pitch = int(voice.param("pitch", self.default_pitch))
@@ -524,7 +524,7 @@ class EspeakBackend(TTSBackend):
         else:
             samples, events, counts = self.engine.synth(text, voice.name, rate, pitch, pitch_range, fresh=self.fresh_library)
         if len(samples) == 0:
-            raise RejectError(f"espeak produced no audio for {text[:40]!r}", stage="tts")
+            raise RejectError(f"espeak produced no audio for {text[:40]!r}", code="tts.no-audio", stage="tts")
         words = words_from_events(text, events, samples, self.sample_rate, counts)
         audio = samples.astype(np.float32) / 32768.0
         return Synthesis(audio, self.sample_rate, words, timing_source="espeak-events")

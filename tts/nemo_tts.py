@@ -94,7 +94,7 @@ class NemoTTSBackend(TTSBackend):
 
     def _batch(self, spec_model, vocoder, device, texts, voices, torch):
         if any(not t.strip() for t in texts):
-            raise RejectError("empty text: nothing to speak", stage="tts")
+            raise RejectError("empty text: nothing to speak", code="tts.empty-text", stage="tts")
         tokens = [spec_model.parse(t, normalize=True).squeeze(0) for t in texts]
         lengths = torch.tensor([len(t) for t in tokens], device=device)
         # Pad with the tokenizer's pad id: the encoder masks positions equal to it (id 0 is often the space).

@@ -65,7 +65,7 @@ class OpenAISpeechBackend(TTSBackend):
 
     def synthesize(self, text: str, voice: Voice) -> Synthesis:
         if not text.strip():
-            raise RejectError("empty text: nothing to speak", stage="tts")
+            raise RejectError("empty text: nothing to speak", code="tts.empty-text", stage="tts")
         import soundfile as sf
 
         response = self.client.audio.speech.create(

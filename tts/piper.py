@@ -69,7 +69,7 @@ class PiperBackend(TTSBackend):
 
     def synthesize(self, text: str, voice: Voice) -> Synthesis:
         if not text.strip():
-            raise RejectError("empty text: nothing to speak", stage="tts")
+            raise RejectError("empty text: nothing to speak", code="tts.empty-text", stage="tts")
         from piper import SynthesisConfig
 
         stem, _, speaker = voice.name.partition("#")
@@ -83,7 +83,7 @@ class PiperBackend(TTSBackend):
         )
         chunks = list(model.synthesize(text, syn_config=config, include_alignments=True))
         if not chunks:
-            raise RejectError(f"piper produced no audio for {text[:40]!r}", stage="tts")
+            raise RejectError(f"piper produced no audio for {text[:40]!r}", code="tts.no-audio", stage="tts")
         audio = np.concatenate([c.audio_float_array.astype(np.float32) for c in chunks])
         sr = int(chunks[0].sample_rate)
         words = words_from_alignments(text, chunks, sr)

@@ -116,7 +116,7 @@ class AsrRoundTripGate:
         if wer > self.max_wer:
             raise RejectError(
                 f"ASR round trip ({self.engine_name}) heard {hyp[:60]!r}: WER {wer:.2f} > tts.quality_max_wer={self.max_wer}",
-                stage="tts-quality",
+                code="tts.quality", stage="tts-quality",
             )
         return {"asr_wer": round(wer, 4), "asr_hyp": hyp, "asr_engine": self.engine_name}
 

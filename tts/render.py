@@ -57,7 +57,7 @@ def clean_text(text: str, max_chars: int = 1000, max_non_latin_fraction: float =
     Control and format characters become spaces, emoji and other pictographs are dropped (a TTS would
     read their names aloud, which the text would not say). Returns (clean text, list of changes)."""
     if text is None or not str(text).strip():
-        raise RejectError("empty text: the turn has nothing to speak; drop the turn or give it words", stage="tts")
+        raise RejectError("empty text: the turn has nothing to speak; drop the turn or give it words", code="tts.empty-text", stage="tts")
     changes: list[str] = []
     out = []
     for ch in unicodedata.normalize("NFC", str(text)):
@@ -72,11 +72,11 @@ def clean_text(text: str, max_chars: int = 1000, max_non_latin_fraction: float =
     cleaned = _WS.sub(" ", "".join(out)).strip()
     changes = sorted(set(changes))
     if not any(ch.isalnum() for ch in cleaned):
-        raise RejectError(f"no speakable characters left in {text[:40]!r} after removing {changes or 'nothing'}", stage="tts")
+        raise RejectError(f"no speakable characters left in {text[:40]!r} after removing {changes or 'nothing'}", code="tts.empty-text", stage="tts")
     if len(cleaned) > max_chars:
         raise RejectError(
-            f"turn text is {len(cleaned)} characters, over tts.max_chars={max_chars}; split the turn or raise tts.max_chars",
-            stage="tts",
+            f"turn too long for the TTS ({len(cleaned)} chars > tts.max_chars={max_chars})",
+            code="tts.too-long", stage="tts",
         )
     letters = [ch for ch in cleaned if ch.isalpha()]
     non_latin = sum(1 for ch in letters if not unicodedata.name(ch, "").startswith("LATIN"))
@@ -84,7 +84,7 @@ def clean_text(text: str, max_chars: int = 1000, max_non_latin_fraction: float =
         raise RejectError(
             f"{non_latin}/{len(letters)} letters are not Latin script (over tts.max_non_latin_fraction="
             f"{max_non_latin_fraction}); the English voices cannot speak {cleaned[:30]!r}; translate the turn",
-            stage="tts",
+            code="tts.non-latin", stage="tts",
         )
     return cleaned, changes
 
@@ -147,13 +147,13 @@ def check_levels(
     a = np.asarray(audio, np.float32)
     duration = len(a) / sample_rate
     if duration < min_duration_s:
-        raise RejectError(f"rendered audio is {duration * 1000:.0f} ms, shorter than {min_duration_s * 1000:.0f} ms", stage="tts")
+        raise RejectError(f"rendered audio is {duration * 1000:.0f} ms, shorter than {min_duration_s * 1000:.0f} ms", code="tts.too-short", stage="tts")
     clip = float(np.mean(np.abs(a) >= 0.999))
     peak_db = float((frame_db(a, sample_rate) if db is None else db).max())
     if clip > max_clip_fraction:
-        raise RejectError(f"rendered audio is clipped ({clip:.2%} of samples at full scale, max {max_clip_fraction:.2%})", stage="tts")
+        raise RejectError(f"rendered audio is clipped ({clip:.2%} of samples at full scale, max {max_clip_fraction:.2%})", code="tts.clipped", stage="tts")
     if peak_db < min_peak_db:
-        raise RejectError(f"rendered audio is near silent (loudest frame {peak_db:.1f} dBFS < {min_peak_db} dBFS)", stage="tts")
+        raise RejectError(f"rendered audio is near silent (loudest frame {peak_db:.1f} dBFS < {min_peak_db} dBFS)", code="tts.silent", stage="tts")
     return {"clip_fraction": clip, "peak_frame_db": round(peak_db, 2)}
 
 
@@ -235,7 +235,8 @@ class Renderer:
         else:
             samples, _, meta = cached
         if "reject" in meta:
-            raise RejectError(meta["reject"], stage="tts")
+            # renders cached before codes existed carry none
+            raise RejectError(meta["reject"], code=meta.get("reject_code", "unclassified"), stage="tts")
         meta = dict(meta)
         if changes:
             meta["text_changes"] = changes
@@ -292,7 +293,7 @@ class Renderer:
             if self.quality_gate is not None:
                 meta["quality"] = self.quality_gate(samples.astype(np.float32) / 32768.0, sr, text)
         except RejectError as e:
-            return np.zeros(0, np.int16), {"reject": e.reason}
+            return np.zeros(0, np.int16), {"reject": e.reason, "reject_code": e.code}
         meta["words"] = [{"text": w.text, "start": w.start, "end": w.end, **({"joined": True} if w.joined else {})} for w in words]
         meta["timing_source"] = timing_source
         return samples, meta

@@ -14,6 +14,7 @@ Example::
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -32,6 +33,40 @@ ESPEAK_USER_VARIANTS = (
 )
 #: The default agent: American English, espeak's default variant, fixed pitch and rate.
 DEFAULT_ESPEAK_AGENT = Voice.make("en-us", "espeak", pitch=50, range=50, rate=170)
+
+
+#: What each English espeak voice sounds like, for people reading a report.
+ESPEAK_ACCENTS = {
+    "en-us": "US English", "en": "British English", "en-gb-scotland": "Scottish English", "en-gb-x-rp": "British English (RP)",
+    "en-gb-x-gbclan": "Lancashire English", "en-gb-x-gbcwmd": "West Midlands English", "en-029": "Caribbean English",
+    "en-us-nyc": "New York English",
+}
+
+
+def voice_label(key: str) -> str:
+    """A voice key (``Voice.key()``: 'espeak:en-gb-scotland+m5:{"pitch":50,"range":42,"rate":172}') in words a
+    person reads: 'Scottish English, m5, pitch 50, 172 wpm'; 'recorded synthetic_q00' for real audio; other
+    backends: 'piper joe'. The key itself stays the exact name (reports show it next to the label)."""
+    if not key:
+        return "(none)"
+    backend, _, rest = key.partition(":")
+    name, _, params_json = rest.partition(":")
+    try:
+        params = json.loads(params_json) if params_json else {}
+    except json.JSONDecodeError:
+        params = {}
+    if backend == "real":
+        return f"recorded {name}"
+    if backend == "espeak":
+        lang, _, variant = name.partition("+")
+        parts = [ESPEAK_ACCENTS.get(lang, lang)] + ([variant] if variant else [])
+        if "pitch" in params:
+            parts.append(f"pitch {params['pitch']}")
+        if "rate" in params:
+            parts.append(f"{params['rate']} wpm")
+        return ", ".join(parts)
+    extra = ", ".join(f"{k} {v}" for k, v in params.items())
+    return f"{backend} {name}" + (f" ({extra})" if extra else "")
 
 
 @dataclass(frozen=True)
@@ -107,4 +142,5 @@ def named_voice_pool(backend: str, user_names: Sequence[str], agent: "str | Voic
     return VoicePool(users, agent_voice, seed)
 
 
-__all__ = ["VoicePool", "espeak_voice_pool", "named_voice_pool", "DEFAULT_ESPEAK_AGENT", "ESPEAK_ENGLISH", "ESPEAK_USER_VARIANTS"]
+__all__ = ["VoicePool", "espeak_voice_pool", "named_voice_pool", "DEFAULT_ESPEAK_AGENT", "ESPEAK_ENGLISH", "ESPEAK_USER_VARIANTS",
+           "ESPEAK_ACCENTS", "voice_label"]

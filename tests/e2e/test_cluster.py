@@ -74,7 +74,11 @@ def two_node_cluster(tmp_path: Path):
 def test_generate_spreads_over_two_nodes(two_node_cluster, tmp_path: Path):
     address, env = two_node_cluster
     cfg = tmp_path / "cfg.yaml"
-    cfg.write_text("sources:\n  - recipe: alpaca\n    max_rows: 8\n")
+    # Each node has 1 CPU, so the render pool (2 actors) has one actor per node. generate starts work only once
+    # both are up and gives each one chunk at a time, so a chunk that arrives while one actor renders goes to the
+    # other: with 6 chunks both nodes write shards, however slowly the second node's actor starts (it used to
+    # miss out when the first actor, started earlier, took every chunk: flaky on a loaded 2-core machine).
+    cfg.write_text("sources:\n  - recipe: alpaca\n    max_rows: 12\n")
     out = tmp_path / "out"
     r = subprocess.run(
         [sys.executable, "-m", "duplexgen.pipeline.cli", "generate", str(cfg), f"output_dir={out}", "shard_size=2", f"ray.address={address}"],
@@ -82,8 +86,8 @@ def test_generate_spreads_over_two_nodes(two_node_cluster, tmp_path: Path):
     )
     assert r.returncode == 0, r.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["conversations"] == 8 and summary["shards"] == 4
+    assert summary["conversations"] == 12 and summary["shards"] == 6
     nodes = {json.loads(p.read_text())["node_id"] for p in (out / "manifest").glob("*.json")}
     assert len(nodes) == 2, f"shards were written by {nodes}: expected both nodes"
     assert validate_dir(out / "shards").violations == []
-    assert sum(1 for d in find_shard_dirs(out / "shards") for _ in load_shards(d)) == 8
+    assert sum(1 for d in find_shard_dirs(out / "shards") for _ in load_shards(d)) == 12

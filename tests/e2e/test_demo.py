@@ -19,6 +19,7 @@ import yaml
 
 from duplexgen.pipeline.cli import main
 from duplexgen.pipeline.fingerprint import compare, fingerprint
+from duplexgen.pipeline.report import write_report
 from duplexgen.pipeline.config import resolve_config_path
 from duplexgen.pipeline.validate import validate_dir
 
@@ -50,6 +51,9 @@ def test_demo_makes_conversations_from_all_six_recipes(tmp_path: Path):
     report = validate_dir(out / "shards")
     assert report.violations == [] and report.cuts == summary["conversations"]
     assert sorted(p.name for p in (out / "shards").iterdir()) == sorted(SIX_RECIPES)
+    # the report shows one example of every source, each with its two-stream timeline
+    page = Path(write_report(out)).read_text()
+    assert all(f"<h3>{name} " in page for name in SIX_RECIPES) and page.count("class='timeline'") == 6
     # Byte identity with the recorded full demo, for every source whose text does not come from the LLM.
     recorded = json.loads(RECORDED.read_text())
     now = fingerprint(out / "shards")

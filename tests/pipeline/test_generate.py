@@ -329,7 +329,7 @@ def test_progress_counts_rows_conversations_hours_and_eta():
     import io
 
     from duplexgen.core.records import ManifestEntry
-    from duplexgen.pipeline.generate import Progress
+    from duplexgen.pipeline.console import JobProgress
     from duplexgen.pipeline.stages import ChunkTask
 
     def entry(shard_index: int, cuts: int, seconds: float, rejects: list) -> ManifestEntry:
@@ -337,15 +337,19 @@ def test_progress_counts_rows_conversations_hours_and_eta():
 
     tasks = [ChunkTask(source="alpaca", recipe="alpaca", path="x", start=s, stop=min(s + 3, 7), shard_index=k, seed=1)
              for k, s in enumerate(range(0, 7, 3))]
-    stream = io.StringIO()
-    progress = Progress(tasks, stream=stream)
-    first = progress.update(entry(0, 2, 36.0, [{"reason": "x"}]))
-    assert first.startswith("[1/3 shards, 3/7 rows] 2 conversations, 0.010 h audio")
-    assert "1 rejects in alpaca.000000" in first and "ETA nan" not in first
+    stream = io.StringIO()  # not a terminal: plain lines, the first at once, then at most every interval_s, and the last
+    progress = JobProgress(tasks, stream=stream, interval_s=3600)
+    progress.update(entry(0, 2, 36.0, [{"reason": "x"}]))
+    first = stream.getvalue().splitlines()[-1]
+    assert first.startswith("progress: 3/7 rows (43%), 1/3 shards, 2 conversations, 0.010 h audio")
+    assert "1 reject," in first and "ETA ?" not in first
     progress.update(entry(2, 1, 18.0, []))
-    last = progress.update(entry(1, 3, 54.0, []))
-    assert last.startswith("[3/3 shards, 7/7 rows] 6 conversations, 0.030 h audio") and last.endswith("ETA 0 s")
-    assert stream.getvalue().count("\n") == 3
+    assert stream.getvalue().count("\n") == 1  # inside the interval: no line
+    progress.update(entry(1, 3, 54.0, [{"reason": "y"}, {"reason": "z"}]))
+    last = stream.getvalue().splitlines()[-1]
+    assert last.startswith("progress: 7/7 rows (100%), 3/3 shards, 6 conversations, 0.030 h audio") and last.endswith("ETA 0:00")
+    assert "3 rejects" in last
+    assert stream.getvalue().count("\n") == 2
 
 
 def test_stage_specs_carry_the_configured_resources(alpaca_config: Path):

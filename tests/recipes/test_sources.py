@@ -71,8 +71,10 @@ def test_ms_marco_column_oriented_original_and_malformed(tmp_path):
     out = run("ms_marco", bad)
     assert out[0].turns[1].text == "Fine."
     assert "malformed JSON" in out[1].reason
-    assert "expected a string" in out[2].reason
-    assert out[3].reason.startswith("no answer")
+    assert "expected a string" in out[2].reason and out[2].code == "source.wrong-type"
+    # no answer column at all: the reason names the fields the row has and the mapping that would read it
+    assert out[3].code == "source.unknown-layout" and "fields [query]" in out[3].reason
+    assert "sources[].options.fields.answer=<column>" in out[3].reason
 
 
 def test_ms_marco_reference_rows_without_query_are_rejected(shared_data):
@@ -112,7 +114,7 @@ def test_ultrachat_malformed_rows(tmp_path):
     assert "no text" in out[3].reason
     assert "no answered" in out[4].reason
     assert "list of strings" in out[5].reason
-    assert "missing field 'messages'" in out[6].reason
+    assert out[6].code == "source.unknown-layout" and "fields [prompt]" in out[6].reason
 
 
 def test_ultrachat_real_messages_only_rows(shared_data):
