@@ -64,6 +64,7 @@ class AblationConfig:
     eval_alpaca_rows: int = help_field("Alpaca rows held out for evaluation", 140)
     eval_ultrachat_rows: int = help_field("UltraChat rows held out for evaluation (multi-turn conversations)", 10)
     val_alpaca_rows: int = help_field("Alpaca rows held out for the validation loss", 30)
+    max_train_rows: int = help_field("use at most this many training rows per source (0 = every row not held out)", 0)
     train_renders: int = help_field("renders of every training row (different seeds: voices, gaps, barge-in points)", 3)
     ultrachat_exchanges: int = help_field("user/agent exchanges kept per UltraChat conversation", 4)
     eval_barge_in_prob: float = help_field("barge-in probability per agent turn in the evaluation set", 0.5)
@@ -76,8 +77,10 @@ class AblationConfig:
     train_steps: int = help_field("optimizer steps of each trained arm", 1200)
     train_overrides: list = help_field("extra key=value overrides of the arms' train config", [])
     decoding: dict = help_field("decoding of every arm (DecodeConfig): thresholds on BOS/EOS vs pad, sampled codes",
-                                {"bos_threshold": 0.2, "eos_threshold": 0.2, "audio_temperature": 0.8, "audio_top_k": 20, "seed": 0})
+                                {"bos_threshold": 0.5, "eos_threshold": 0.5, "threshold_mode": "cumulative",
+                                 "audio_temperature": 0.8, "audio_top_k": 20, "seed": 0})
     vad: str = help_field("VAD of the evaluation (silero, as the public metric code)", "silero")
+    eval_batch_size: int = help_field("conversations decoded together in the evaluation", 8)
     report_dir: Optional[str] = help_field("where results.json, EXPERIMENTS.md and the PNGs go (null = OUT/report)", None)
     targets: dict = help_field("the issue's targets, printed next to the results (never used to tune anything)",
                                {"bargein_aug_barge_in": 0.6, "bargein_margin": 0.2, "turn_taking": 0.6, "false_alarm_max": 0.2})
@@ -87,8 +90,8 @@ class AblationConfig:
                   "train_steps", "ultrachat_exchanges"):
             if getattr(self, k) < 1:
                 raise ValueError(f"{k} must be >= 1, got {getattr(self, k)}")
-        if self.eval_ultrachat_rows < 0:
-            raise ValueError(f"eval_ultrachat_rows must be >= 0, got {self.eval_ultrachat_rows}")
+        if self.eval_ultrachat_rows < 0 or self.max_train_rows < 0:
+            raise ValueError("eval_ultrachat_rows and max_train_rows must be >= 0")
         if not 0 < self.codec_gate <= 1:
             raise ValueError(f"codec_gate must be in (0, 1], got {self.codec_gate}")
         from duplexgen.training.model import DecodeConfig
@@ -196,6 +199,8 @@ class Experiment:
         usplit = split_rows(len(ultra), [cfg.eval_ultrachat_rows], cfg.seed + 1)
         d = self.out / "sources"
         d.mkdir(exist_ok=True)
+        if cfg.max_train_rows:
+            split[-1], usplit[-1] = split[-1][: cfg.max_train_rows], usplit[-1][: cfg.max_train_rows]
         for name, idx in zip(("eval", "val", "train"), split):
             (d / f"alpaca_{name}.json").write_text(json.dumps([alpaca[i] for i in idx]))
         for name, idx in zip(("eval", "train"), usplit):
@@ -339,7 +344,8 @@ class Experiment:
             out = self.duplexgen("eval_reference", "eval", "-", shards, "--reference", *common)
         else:
             out = self.duplexgen(f"eval_{arm}", "eval", str(self.out / "runs" / arm / "export"), shards,
-                                 f"decoding={json.dumps(self.cfg.decoding)}", "save_audio=false", *common)
+                                 f"decoding={json.dumps(self.cfg.decoding)}", f"batch_size={self.cfg.eval_batch_size}",
+                                 "save_audio=false", *common)
         return json.loads(out)
 
     # -- 9. report
