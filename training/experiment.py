@@ -80,7 +80,6 @@ class AblationConfig:
                                 {"bos_threshold": 0.5, "eos_threshold": 0.5, "threshold_mode": "cumulative",
                                  "audio_temperature": 0.8, "audio_top_k": 20, "seed": 0})
     vad: str = help_field("VAD of the evaluation (silero, as the public metric code)", "silero")
-    eval_batch_size: int = help_field("conversations decoded together in the evaluation", 8)
     report_dir: Optional[str] = help_field("where results.json, EXPERIMENTS.md and the PNGs go (null = OUT/report)", None)
     targets: dict = help_field("the issue's targets, printed next to the results (never used to tune anything)",
                                {"bargein_aug_barge_in": 0.6, "bargein_margin": 0.2, "turn_taking": 0.6, "false_alarm_max": 0.2})
@@ -271,19 +270,21 @@ class Experiment:
                        "checkpoint_every=500", "val_every=500", "val_utterances=16", "eval_utterances=60")
         ev = json.loads((self.out / "codec" / "eval" / "eval.json").read_text())
         gate = json.loads(self.duplexgen("codec_gate", "eval", "-", str(self.out / "data" / "eval" / "shards"), "--reference",
-                                         f"reference_codec={self.out / 'codec' / 'codec.nemo'}", f"vad={cfg.vad}", "save_audio=false",
+                                         f"reference_codec={self.out / 'codec' / 'codec.nemo'}", f"score.vad={cfg.vad}",
                                          "--out", str(self.out / "eval" / "reference_through_codec"), "--json"))
         after = ev["codecs"]["after"]
         res = {"codec": str(self.out / "codec" / "codec.nemo"), "eval": {k: ev["codecs"][k] for k in ev["codecs"]},
                "entropy_bits_per_codebook": after["code_usage"]["entropy_bits"],
                "distinct_share_per_codebook": after["code_usage"]["distinct_share"],
-               "reference_through_codec_turn_taking": gate["turn_taking"]["rate"],
-               "reference_through_codec_barge_in": gate["barge_in"]["rate"],
-               "reference_through_codec_events": {"turn_taking": gate["turn_taking"]["scored"], "barge_in": gate["barge_in"]["scored"]}}
-        bad = [k for k in ("turn_taking", "barge_in") if (gate[k]["rate"] or 0) < cfg.codec_gate]
+               "reference_through_codec_turn_taking": gate["turn_taking"]["tor"],
+               "reference_through_codec_barge_in": gate["interruption"]["success_rate"],
+               "reference_through_codec_events": {"turn_taking": gate["turn_taking"]["cases"],
+                                                  "barge_in": gate["interruption"]["speaking_at_onset"]}}
+        rates = {"turn_taking": res["reference_through_codec_turn_taking"], "barge_in": res["reference_through_codec_barge_in"]}
+        bad = [k for k, v in rates.items() if (v or 0) < cfg.codec_gate]
         if bad:
             (self.out / "stages" / "codec_failed.json").write_text(json.dumps(res, indent=1))
-            scores = ", ".join(f"{k} {gate[k]['rate']}" for k in bad)
+            scores = ", ".join(f"{k} {rates[k]}" for k in bad)
             raise RuntimeError(f"codec gate failed: the reference agent stream through the codec scores "
                                f"{scores} < {cfg.codec_gate} under {cfg.vad} VAD "
                                f"(see {self.out / 'eval' / 'reference_through_codec'}); train it longer (codec_steps) or widen it")
@@ -339,13 +340,12 @@ class Experiment:
     # -- 8. eval
     def evaluate(self, arm: str) -> dict:
         shards = str(self.out / "data" / "eval" / "shards")
-        common = [f"vad={self.cfg.vad}", "--out", str(self.out / "eval" / arm), "--json"]
+        common = [f"score.vad={self.cfg.vad}", "--out", str(self.out / "eval" / arm), "--json"]
         if arm == "reference":
             out = self.duplexgen("eval_reference", "eval", "-", shards, "--reference", *common)
         else:
             out = self.duplexgen(f"eval_{arm}", "eval", str(self.out / "runs" / arm / "export"), shards,
-                                 f"decoding={json.dumps(self.cfg.decoding)}", f"batch_size={self.cfg.eval_batch_size}",
-                                 "save_audio=false", *common)
+                                 f"decoding={json.dumps(self.cfg.decoding)}", *common)
         return json.loads(out)
 
     # -- 9. report

@@ -22,13 +22,19 @@ ARM_ORDER = ("untrained", "no_bargein_aug", "bargein_aug", "reference")
 
 
 def arm_metrics(summary: dict[str, Any]) -> dict[str, Any]:
-    """The four numbers of one scoring (turn-taking, barge-in, false alarms, events) from a ``duplexgen eval`` summary."""
-    tt, bi, fa = summary["turn_taking"], summary["barge_in"], summary["false_alarm"]
+    """The issue's numbers from one ``duplexgen eval`` scoring (its Full-Duplex-Bench-style cases):
+    turn-taking success = the take-over rate of smooth turn-taking cases; barge-in success = SALM-Duplex's
+    (the agent stops within 1.5 s of the user's onset), over the interruption cases where it was speaking;
+    false-alarm rate = the take-over rate of user-backchannel cases (a backchannel made it give up the floor)."""
+    tt, ui, bc = summary["turn_taking"], summary["interruption"], summary["backchannel"]
+    noise = summary.get("background_noise") or {}
     return {
-        "turn_taking_success": tt["rate"], "barge_in_success": bi["rate"], "false_alarm_rate": fa["rate"],
-        "turn_taking_latency_s": tt["latency"]["mean"], "barge_in_latency_s": bi["latency"]["mean"],
-        "events": {"turn_taking": tt["scored"], "barge_in": bi["scored"], "barge_in_not_scored": bi["events"] - bi["scored"],
-                   "false_alarm": fa["scored"]},
+        "turn_taking_success": tt["tor"], "barge_in_success": ui["success_rate"], "false_alarm_rate": bc["tor"],
+        "turn_taking_latency_s": tt["latency_mean_s"], "barge_in_latency_s": ui["stop_latency_mean_s"],
+        "interruption_response_tor": ui["tor"], "pause_handling_tor": (summary.get("pause_handling") or {}).get("tor"),
+        "background_noise_tor": noise.get("tor"),
+        "events": {"turn_taking": tt["cases"], "barge_in": ui["speaking_at_onset"],
+                   "barge_in_not_scored": ui["cases"] - ui["speaking_at_onset"], "false_alarm": bc["scored"]},
     }
 
 

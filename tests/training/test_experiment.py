@@ -30,12 +30,12 @@ def test_tree_cpu_counts_a_child_process():
 
 
 def _eval_summary(tt: float, bi: float, fa: float) -> dict:
-    def block(rate, n):
-        return {"rate": rate, "scored": n, "events": n + 1, "latency": {"mean": 0.7}}
-
-    top = {"turn_taking": block(tt, 20), "barge_in": block(bi, 10), "false_alarm": {"rate": fa, "scored": 5, "events": 5}}
-    return {**top, "text_channel": {"turn_taking": block(tt, 20), "barge_in": block(bi, 10),
-                                    "false_alarm": {"rate": fa, "scored": 5, "events": 5}}, "wall_s": 1.0, "cpu_s": 2.0}
+    """The task blocks of a `duplexgen eval` result (fdbench.summarize) that the report reads."""
+    top = {"turn_taking": {"tor": tt, "latency_mean_s": 0.7, "cases": 20},
+           "interruption": {"success_rate": bi, "stop_latency_mean_s": 0.6, "tor": 0.5, "cases": 12, "speaking_at_onset": 10},
+           "backchannel": {"tor": fa, "cases": 6, "scored": 5}, "pause_handling": {"tor": 0.1, "cases": 3},
+           "background_noise": {"tor": None, "cases": 0, "scored": 0}}
+    return {**top, "text_channel": dict(top), "wall_s": 1.0, "cpu_s": 2.0}
 
 
 def test_report_has_the_keys_the_issue_names(tmp_path):

@@ -139,7 +139,7 @@ def waveform_codec():
     torch.manual_seed(0)
     codec = AudioCodecModel(codec_model_config({
         "audio_encoder": {"base_channels": 4, "resblock_kernel_sizes": [3], "resblock_dilation_sizes": [1]},
-        "audio_decoder": {"base_channels": 8, "resblock_kernel_sizes": [3], "resblock_dilation_sizes": [1], "activation": "lrelu"},
+        "audio_decoder": {"base_channels": 64, "resblock_kernel_sizes": [3], "resblock_dilation_sizes": [1], "activation": "lrelu"},
         "mel_loss_dims": [32]})).float().eval()
     with torch.no_grad():
         codec.audio_encoder.post_conv.conv.parametrizations.weight.original0.mul_(1000)
