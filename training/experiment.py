@@ -80,6 +80,8 @@ class AblationConfig:
                                 {"bos_threshold": 0.5, "eos_threshold": 0.5, "threshold_mode": "cumulative",
                                  "audio_temperature": 0.8, "audio_top_k": 20, "seed": 0})
     vad: str = help_field("VAD of the evaluation (silero, as the public metric code)", "silero")
+    eval_tasks: list = help_field("Full-Duplex-Bench-style case tasks evaluated (the issue's metrics need these three)",
+                                  ["smooth_turn_taking", "user_interruption", "user_backchannel"])
     report_dir: Optional[str] = help_field("where results.json, EXPERIMENTS.md and the PNGs go (null = OUT/report)", None)
     targets: dict = help_field("the issue's targets, printed next to the results (never used to tune anything)",
                                {"bargein_aug_barge_in": 0.6, "bargein_margin": 0.2, "turn_taking": 0.6, "false_alarm_max": 0.2})
@@ -166,6 +168,12 @@ class Experiment:
         if proc.returncode != 0:
             raise RuntimeError(f"stage command failed ({proc.returncode}): duplexgen {' '.join(args)}; see {logf}")
         return proc.stdout
+
+    def duplexgen_json(self, name: str, *args: str) -> dict:
+        """``duplexgen(...)`` of a command printing JSON (``--json``); libraries may log lines to stdout before it."""
+        out = self.duplexgen(name, *args)
+        start = out.find("\n{") + 1 if not out.startswith("{") else 0
+        return json.loads(out[start:])
 
     def stage(self, name: str, fn: Callable[[], dict]) -> dict:
         """Run a stage once: its result, wall and CPU seconds are saved in stages/NAME.json; a rerun loads them."""
@@ -269,9 +277,10 @@ class Experiment:
                        f"output_dir={self.out / 'codec'}", f"max_steps={cfg.codec_steps}", f"seed={cfg.seed}",
                        "checkpoint_every=500", "val_every=500", "val_utterances=16", "eval_utterances=60")
         ev = json.loads((self.out / "codec" / "eval" / "eval.json").read_text())
-        gate = json.loads(self.duplexgen("codec_gate", "eval", "-", str(self.out / "data" / "eval" / "shards"), "--reference",
+        gate = self.duplexgen_json("codec_gate", "eval", "-", str(self.out / "data" / "eval" / "shards"), "--reference",
                                          f"reference_codec={self.out / 'codec' / 'codec.nemo'}", f"score.vad={cfg.vad}",
-                                         "--out", str(self.out / "eval" / "reference_through_codec"), "--json"))
+                                         f"cases.tasks=[{','.join(cfg.eval_tasks)}]",
+                                         "--out", str(self.out / "eval" / "reference_through_codec"), "--json")
         after = ev["codecs"]["after"]
         res = {"codec": str(self.out / "codec" / "codec.nemo"), "eval": {k: ev["codecs"][k] for k in ev["codecs"]},
                "entropy_bits_per_codebook": after["code_usage"]["entropy_bits"],
@@ -299,9 +308,9 @@ class Experiment:
         for name in self.data_sets():
             if name == "eval":
                 continue
-            out = self.duplexgen(f"precompute_{name}", "precompute-codes", self.cfg.train_config, str(self.out / "data" / name / "shards"),
-                                 str(self.out / "codes" / name), *self.codec_overrides(), "--cpu")
-            res[name] = json.loads(out)["cuts"]
+            out = self.duplexgen_json(f"precompute_{name}", "precompute-codes", self.cfg.train_config,
+                                      str(self.out / "data" / name / "shards"), str(self.out / "codes" / name), *self.codec_overrides(), "--cpu")
+            res[name] = out["cuts"]
         return res
 
     # -- 6. train
@@ -340,13 +349,11 @@ class Experiment:
     # -- 8. eval
     def evaluate(self, arm: str) -> dict:
         shards = str(self.out / "data" / "eval" / "shards")
-        common = [f"score.vad={self.cfg.vad}", "--out", str(self.out / "eval" / arm), "--json"]
+        common = [f"score.vad={self.cfg.vad}", f"cases.tasks=[{','.join(self.cfg.eval_tasks)}]", "--out", str(self.out / "eval" / arm), "--json"]
         if arm == "reference":
-            out = self.duplexgen("eval_reference", "eval", "-", shards, "--reference", *common)
-        else:
-            out = self.duplexgen(f"eval_{arm}", "eval", str(self.out / "runs" / arm / "export"), shards,
-                                 f"decoding={json.dumps(self.cfg.decoding)}", *common)
-        return json.loads(out)
+            return self.duplexgen_json("eval_reference", "eval", "-", shards, "--reference", *common)
+        return self.duplexgen_json(f"eval_{arm}", "eval", str(self.out / "runs" / arm / "export"), shards,
+                                   f"decoding={json.dumps(self.cfg.decoding)}", *common)
 
     # -- 9. report
     def report(self, results: dict) -> dict:
