@@ -6,6 +6,7 @@
     eval, score                                                                  training/eval/cli.py
     train-codec, eval-codec                                                      training/codec/cli.py
     bench-train                                                                  training/bench.py
+    experiment                                                                   training/experiment.py
 
 ``key=value`` config overrides may come anywhere on the line.
 """
@@ -31,6 +32,7 @@ SUBSYSTEMS = (
     "duplexgen.training.eval.cli",
     "duplexgen.training.codec.cli",
     "duplexgen.training.bench",
+    "duplexgen.training.experiment",
 )
 
 

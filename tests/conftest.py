@@ -165,6 +165,14 @@ def eval_tools():
     return types.SimpleNamespace(build_assembled=build_assembled, write_eval_shard=write_eval_shard, tone_turn=tone_turn)
 
 
+@pytest.fixture(scope="session")
+def tiny_tools():
+    """The builders behind ``tiny_shards``: ``make_tiny_cuts(n, seed, turns)``, ``write_tiny_shards(out_dir, n, ...)``."""
+    import types
+
+    return types.SimpleNamespace(make_tiny_cuts=make_tiny_cuts, write_tiny_shards=write_tiny_shards)
+
+
 # --------------------------------------------------------------------------- a real browser
 
 #: Chromium's flags for a closed, headless machine: no sandbox (root in CI), no GPU, none of the background

@@ -18,7 +18,7 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 CKPT_PREFIX = "step_"
 
@@ -65,29 +65,41 @@ def gather_data_positions(position: Any, world: int) -> list[Any]:
     return positions
 
 
-def publish_checkpoint(output_dir: str, step: int, states: dict[str, Any], config: dict, positions: list[Any],
-                       keep: int = 0) -> Path:
-    """Write ``states`` (file name -> object for ``torch.save``), the config and the data positions as
-    checkpoint ``step``, atomically; keep only the ``keep`` newest checkpoints (0 = all). Rank 0 only."""
-    import torch
-    from omegaconf import OmegaConf
-
-    root = Path(output_dir) / "checkpoints"
-    final = root / f"{CKPT_PREFIX}{step:07d}"
-    tmp = root / f".tmp_{final.name}"
+def write_folder_atomically(final: Path, fill: Callable[[Path], None]) -> Path:
+    """Build a folder under a temporary name with ``fill(tmp)``, mark it ``COMPLETE`` and rename it to ``final``."""
+    final = Path(final)
+    tmp = final.parent / f".tmp_{final.name}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    for name, state in states.items():
-        torch.save(state, tmp / name)
-    (tmp / "data_position.json").write_text(json.dumps({"step": step, "per_rank": positions}))
-    OmegaConf.save(OmegaConf.create(config), tmp / "train_config.yaml")
+    fill(tmp)
     (tmp / "COMPLETE").write_text(time.strftime("%Y-%m-%dT%H:%M:%S"))
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
+    return final
+
+
+def publish_checkpoint(output_dir: str, step: int, states: dict[str, Any], config: dict, positions: list[Any],
+                       keep: int = 0, extra: Optional[Callable[[Path], None]] = None) -> Path:
+    """Write ``states`` (file name -> object for ``torch.save``), the config and the data positions as
+    checkpoint ``step``, atomically; ``extra(folder)`` may add files (the tokenizer); keep only the ``keep``
+    newest checkpoints (0 = all). Rank 0 only."""
+    import torch
+    from omegaconf import OmegaConf
+
+    def fill(tmp: Path) -> None:
+        for name, state in states.items():
+            torch.save(state, tmp / name)
+        (tmp / "data_position.json").write_text(json.dumps({"step": step, "per_rank": positions}))
+        OmegaConf.save(OmegaConf.create(config), tmp / "train_config.yaml")
+        if extra is not None:
+            extra(tmp)
+
+    final = write_folder_atomically(Path(output_dir) / "checkpoints" / f"{CKPT_PREFIX}{step:07d}", fill)
     if keep > 0:
         for old in checkpoint_dirs(output_dir)[:-keep]:
             shutil.rmtree(old, ignore_errors=True)
     return final
 
 
-__all__ = ["CKPT_PREFIX", "barrier", "rank_and_world", "checkpoint_dirs", "latest_checkpoint", "gather_data_positions", "publish_checkpoint"]
+__all__ = ["CKPT_PREFIX", "barrier", "rank_and_world", "checkpoint_dirs", "latest_checkpoint", "gather_data_positions", "publish_checkpoint",
+           "write_folder_atomically"]

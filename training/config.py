@@ -68,6 +68,21 @@ PAPER_CODEC: dict = {
 }
 
 
+def codec_model_config(override: dict):
+    """The AudioCodecModel config: ``override`` merged over ``PAPER_CODEC``; a node whose ``_target_`` differs
+    (another encoder class) replaces the paper's node instead of merging into it (their arguments differ)."""
+    from omegaconf import OmegaConf
+
+    base = OmegaConf.create(PAPER_CODEC)
+    over = OmegaConf.create(dict(override or {}))
+    for key in list(over.keys()):
+        node = over[key]
+        if OmegaConf.is_dict(node) and key in base and OmegaConf.is_dict(base[key]) \
+                and node.get("_target_") not in (None, base[key].get("_target_")):
+            base[key] = node
+    return OmegaConf.merge(base, over)
+
+
 #: TinyLlama-1.1B's architecture, used to build the backbone from config when no weights are given.
 TINYLLAMA_CONFIG: dict = {
     "hidden_size": 2048, "intermediate_size": 5632, "num_hidden_layers": 22, "num_attention_heads": 32,
@@ -90,11 +105,20 @@ class ModelConfig:
     perception: dict = help_field("NeMo AudioPerceptionModule config: preprocessor, encoder, modality_adapter (merged over the paper's)",
                              PAPER_PERCEPTION)
     pretrained_audio_codec: Optional[str] = help_field("NanoCodec .nemo (AudioCodecModel, 22,050 Hz, 12.5 fps); null = build from audio_codec", None)
-    audio_codec: dict = help_field("AudioCodecModel config used when pretrained_audio_codec is null (merged over a NanoCodec-shaped one)",
-                              PAPER_CODEC)
+    audio_codec: dict = help_field("AudioCodecModel config used when pretrained_audio_codec is null, merged over the NanoCodec-shaped "
+                                   "PAPER_CODEC ({} = that one; a node with another _target_ replaces the paper's node)", {})
     text_loss_weight: float = help_field("weight of the text cross-entropy (paper 3; NeMo's YAML 3)", 3.0)
     audio_loss_weight: float = help_field("weight of the speech cross-entropy (paper 1; NeMo's YAML 4)", 1.0)
     duplex_user_channel_weight: float = help_field("scale of the user-encoder embedding added to the input (NeMo key)", 1.0)
+    allow_random_init: bool = help_field("start from random weights where pretrained_llm / pretrained_asr / pretrained_audio_codec "
+                                         "are null (or pretrained_weights is false); false = refuse to train, naming the keys", False)
+
+    def random_parts(self) -> list[str]:
+        """The model keys that leave a part randomly initialised (what allow_random_init must acknowledge)."""
+        missing = [k for k in ("pretrained_llm", "pretrained_asr", "pretrained_audio_codec") if not getattr(self, k)]
+        if self.pretrained_llm and not self.pretrained_weights:
+            missing.append("pretrained_weights")
+        return [f"model.{k}" for k in missing]
 
     def __post_init__(self):
         if self.pretrained_llm is None and not self.llm_config:
@@ -125,6 +149,10 @@ class TrainConfig:
     infinite: bool = help_field("true: repeat the data forever and stop at max_steps; false: stop after max_epochs", True)
     max_epochs: int = help_field("epochs when infinite is false", 1)
     use_precomputed_codes: bool = help_field("use codec codes stored with the cuts (duplexgen precompute-codes) when they match the codec", True)
+    val_shards: list = help_field("held-out shard folders for the validation loss (empty = no validation)", [])
+    val_every: int = help_field("validation loss every N optimizer steps (and at step 0 and the end)", 100)
+    val_max_cuts: int = help_field("validate on at most this many held-out conversations (0 = all), the same ones each time", 0)
+    keep_best: bool = help_field("keep the checkpoint with the lowest validation loss as output_dir/best (needs val_shards)", True)
     # optimisation
     max_steps: int = help_field("optimizer steps to train for", 100000)
     lr: float = help_field("peak learning rate (AdamW)", 3e-4)
@@ -132,6 +160,7 @@ class TrainConfig:
     weight_decay: float = help_field("AdamW weight decay", 0.0)
     warmup_steps: int = help_field("linear warmup steps of the inverse square root schedule", 2500)
     grad_clip: float = help_field("clip the global gradient norm to this (0 = off)", 1.0)
+    grad_accum_steps: int = help_field("batches per optimizer step per worker (gradient accumulation; loss = mean over them)", 1)
     precision: str = help_field("bf16 (autocast, GPU), fp32, or auto (bf16 on GPU, fp32 on CPU)", "auto")
     strategy: str = help_field("ddp or fsdp2 (shards LLM layers, for large backbones; GPU)", "ddp")
     # Ray Train
@@ -145,6 +174,8 @@ class TrainConfig:
     checkpoint_every: int = help_field("save model, optimizer, scheduler and data position every N steps (and at the end)", 1000)
     keep_checkpoints: int = help_field("keep this many latest checkpoints (0 = all)", 2)
     log_every: int = help_field("log loss parts, lr and throughput to TensorBoard every N steps", 10)
+    export: bool = help_field("at the end, export output_dir/export: config.json + model.safetensors + tokenizer + llm_backbone/ + "
+                              "audio_codec.nemo, the layout NeMo's DuplexS2SModel.from_pretrained opens", True)
     fail_at_step: Optional[int] = help_field("testing aid: raise an error after this step's checkpoint (exercises resume)", None)
 
     def __post_init__(self):
@@ -176,6 +207,14 @@ class TrainConfig:
             raise ValueError(f"log_every must be >= 1, got {self.log_every}")
         if self.max_epochs < 1:
             raise ValueError(f"max_epochs must be >= 1, got {self.max_epochs}")
+        if isinstance(self.val_shards, str):
+            self.val_shards = [self.val_shards]
+        if self.val_every < 1:
+            raise ValueError(f"val_every must be >= 1, got {self.val_every}")
+        if self.val_max_cuts < 0:
+            raise ValueError(f"val_max_cuts must be >= 0, got {self.val_max_cuts}")
+        if self.grad_accum_steps < 1:
+            raise ValueError(f"grad_accum_steps must be >= 1, got {self.grad_accum_steps}")
 
 
 def resolve_train_config_path(name_or_path: str) -> Path:
@@ -192,6 +231,7 @@ def load_train_config(name_or_path: Optional[str], overrides: list[str] = ()) ->
 def absolutize(cfg: TrainConfig) -> TrainConfig:
     cfg.output_dir = _abs(cfg.output_dir)
     cfg.train_shards = [_abs(p) for p in cfg.train_shards]
+    cfg.val_shards = [_abs(p) for p in cfg.val_shards]
     m = cfg.model
     for k in ("pretrained_llm", "tokenizer", "pretrained_asr", "pretrained_audio_codec"):
         v = getattr(m, k)
@@ -202,6 +242,16 @@ def absolutize(cfg: TrainConfig) -> TrainConfig:
 
 def _abs(p: str) -> str:
     return p if "://" in p else os.path.abspath(os.path.expanduser(p))
+
+
+def check_random_init(cfg: ModelConfig) -> None:
+    """Refuse a model that would silently start from random weights, unless the config says so."""
+    missing = cfg.random_parts()
+    if missing and not cfg.allow_random_init:
+        raise ValueError(
+            f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set: this would train a randomly initialised "
+            f"model. Give the local pretrained paths (see training/README.md), or set model.allow_random_init=true "
+            f"to train from scratch on purpose.")
 
 
 def train_config_from_dict(d: dict) -> TrainConfig:

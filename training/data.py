@@ -88,13 +88,16 @@ def open_cuts(shards: list[dict], *, seed: int, infinite: bool, max_cut_duration
 
 
 class DuplexBatchDataset(torch.utils.data.Dataset):
-    """NeMo's DuplexS2SDataset plus precomputed codec codes when every cut has them (same codec)."""
+    """NeMo's DuplexS2SDataset plus precomputed codec codes when every cut has them (same codec).
 
-    def __init__(self, tokenizer, codec_id: Optional[str] = None, use_precomputed_codes: bool = True):
+    ``target_sample_rate`` is the codec's rate: NeMo resamples the agent stream to it before the codec pass."""
+
+    def __init__(self, tokenizer, codec_id: Optional[str] = None, use_precomputed_codes: bool = True,
+                 target_sample_rate: int = AGENT_SAMPLE_RATE):
         from nemo.collections.speechlm2.data import DuplexS2SDataset
 
         self.inner = DuplexS2SDataset(
-            tokenizer, frame_length=FRAME_S, source_sample_rate=USER_SAMPLE_RATE, target_sample_rate=AGENT_SAMPLE_RATE,
+            tokenizer, frame_length=FRAME_S, source_sample_rate=USER_SAMPLE_RATE, target_sample_rate=target_sample_rate,
             input_roles=["user", "User"], output_roles=["agent", "Assistant"],
         )
         self.codec_id = codec_id
@@ -133,7 +136,7 @@ class BatchStream:
     """Iterates training batches for one rank and remembers its position (batches taken)."""
 
     def __init__(self, cfg, tokenizer, *, rank: int, world_size: int, codec_id: Optional[str] = None,
-                 position: int = 0, num_workers: int = 0):
+                 position: int = 0, num_workers: int = 0, target_sample_rate: int = AGENT_SAMPLE_RATE):
         from lhotse.dataset import DynamicBucketingSampler
 
         mine, split_batches = rank_shards(list_shards(cfg.train_shards), rank, world_size)
@@ -143,7 +146,7 @@ class BatchStream:
             buffer_size=cfg.bucket_buffer_size, drop_last=False,
             world_size=world_size if split_batches else 1, rank=rank if split_batches else 0,
         )
-        self.dataset = DuplexBatchDataset(tokenizer, codec_id, cfg.use_precomputed_codes)
+        self.dataset = DuplexBatchDataset(tokenizer, codec_id, cfg.use_precomputed_codes, target_sample_rate)
         self.max_epochs = 1 if cfg.infinite else cfg.max_epochs
         self.num_workers = num_workers
         self.position = position
@@ -161,3 +164,29 @@ class BatchStream:
                 self.position += 1
                 yield batch
             skip -= resumed.skipped
+
+
+def validation_batches(dirs: list[str], tokenizer, *, batch_duration: float, max_cuts: int = 0,
+                       codec_id: Optional[str] = None, use_precomputed_codes: bool = True,
+                       target_sample_rate: int = AGENT_SAMPLE_RATE) -> list[dict]:
+    """The held-out set as fixed batches: the first ``max_cuts`` conversations (0 = all) in shard order, sorted by
+    duration and packed into batches of at most ``batch_duration`` seconds. Same batches at every validation."""
+    from lhotse import CutSet
+
+    cuts = []
+    for shard in list_shards(dirs):
+        cuts.extend(CutSet.from_shar(fields={k: [v] for k, v in shard.items()}))
+        if max_cuts and len(cuts) >= max_cuts:
+            break
+    cuts = sorted(cuts[: max_cuts or None], key=lambda c: (c.duration, c.id))
+    dataset = DuplexBatchDataset(tokenizer, codec_id, use_precomputed_codes, target_sample_rate)
+    groups, cur, total = [], [], 0.0
+    for c in cuts:
+        if cur and total + c.duration > batch_duration:
+            groups.append(cur)
+            cur, total = [], 0.0
+        cur.append(c)
+        total += c.duration
+    if cur:
+        groups.append(cur)
+    return [dataset[CutSet.from_cuts(g)] for g in groups]

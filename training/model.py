@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -38,9 +39,10 @@ import torch
 from omegaconf import OmegaConf
 from torch import Tensor, nn
 
-from duplexgen.training.config import PAPER_CODEC, ModelConfig
+from duplexgen.core.timing import FRAME_S
+from duplexgen.training.config import ModelConfig, codec_model_config
 from duplexgen.text.local import find_smollm2_gguf
-from duplexgen.training.tokenizer import DuplexTokenizer, load_tokenizer
+from duplexgen.training.tokenizer import DuplexTokenizer, load_hf_tokenizer, load_tokenizer
 
 IGNORE = -100
 
@@ -78,6 +80,46 @@ def build_llm(cfg: ModelConfig, tokenizer: DuplexTokenizer, pretrained_weights: 
     return AutoModelForCausalLM.from_config(LlamaConfig(**fields), dtype=torch.float32)
 
 
+def check_tokenizer_fits(tokenizer: DuplexTokenizer, vocab_rows: int, cfg: ModelConfig) -> None:
+    """Stop before any step when the tokenizer's ids do not fit the LLM's embedding, or when a pretrained LLM
+    folder ships its own tokenizer and ``model.tokenizer`` maps tokens to other ids."""
+    top = max(tokenizer.vocab_size - 1, tokenizer.bos, tokenizer.eos, tokenizer.pad)
+    where = cfg.pretrained_llm or "model.llm_config"
+    if top >= vocab_rows:
+        raise ValueError(
+            f"model.tokenizer ({cfg.tokenizer or cfg.pretrained_llm}) has {tokenizer.vocab_size} tokens (ids up to {top}) but "
+            f"the LLM ({where}) has {vocab_rows} embedding rows: the tokenizer does not fit the LLM. Use the LLM's own "
+            f"tokenizer (model.tokenizer=null) or set llm_config.vocab_size to at least {top + 1}.")
+    if cfg.pretrained_llm and cfg.tokenizer and Path(cfg.pretrained_llm).is_dir() and cfg.tokenizer != cfg.pretrained_llm:
+        try:
+            own = load_hf_tokenizer(cfg.pretrained_llm)
+        except Exception:  # noqa: BLE001 - an LLM folder without tokenizer files: nothing to compare with
+            return
+        ours, theirs = tokenizer.hf.get_vocab(), own.get_vocab()
+        differ = sum(1 for tok, i in theirs.items() if ours.get(tok) != i)
+        if differ:
+            raise ValueError(
+                f"model.tokenizer ({cfg.tokenizer}) is not the tokenizer of model.pretrained_llm ({cfg.pretrained_llm}): "
+                f"{differ} of its {len(theirs)} tokens have other ids. Use model.tokenizer=null (the LLM's own tokenizer).")
+
+
+def check_tokenizer_config(cfg: ModelConfig) -> DuplexTokenizer:
+    """``check_tokenizer_fits`` without building the model (tokenizer + the LLM's config only): the driver's early check."""
+    tokenizer = load_tokenizer(resolve_tokenizer_path(cfg))
+    if cfg.pretrained_llm:
+        from transformers import AutoConfig
+
+        p = Path(cfg.pretrained_llm)
+        if not p.exists():
+            raise FileNotFoundError(f"model.pretrained_llm not found: {p} (no downloads: give a local HF folder or .gguf)")
+        kw = {"gguf_file": p.name} if p.suffix == ".gguf" else {}
+        rows = int(AutoConfig.from_pretrained(str(p.parent) if p.suffix == ".gguf" else str(p), **kw).vocab_size)
+    else:
+        rows = int(dict(cfg.llm_config).get("vocab_size") or tokenizer.vocab_size)
+    check_tokenizer_fits(tokenizer, rows, cfg)
+    return tokenizer
+
+
 def build_perception(cfg: ModelConfig, hidden_size: int) -> nn.Module:
     """NeMo's AudioPerceptionModule; preprocessor + encoder from a .nemo ASR model when given (as NeMo's setup_speech_encoder)."""
     from nemo.collections.speechlm2.modules import AudioPerceptionModule
@@ -109,8 +151,7 @@ def build_codec(cfg: ModelConfig) -> nn.Module:
             raise FileNotFoundError(f"model.pretrained_audio_codec not found: {cfg.pretrained_audio_codec} (give a local .nemo)")
         codec = AudioCodecModel.restore_from(cfg.pretrained_audio_codec, map_location="cpu")
     else:
-        merged = OmegaConf.merge(OmegaConf.create(PAPER_CODEC), OmegaConf.create(dict(cfg.audio_codec)))
-        codec = AudioCodecModel(merged)
+        codec = AudioCodecModel(codec_model_config(cfg.audio_codec))
     codec = codec.float().eval()
     if getattr(codec, "discriminator", None) is not None:
         del codec.discriminator  # training-only; NeMo drops it too
@@ -130,6 +171,27 @@ def codec_fingerprint(codec: nn.Module) -> str:
     return h.hexdigest()[:16]
 
 
+@torch.no_grad()
+def encode_exact(codec: nn.Module, audio: Tensor, lens: Tensor) -> tuple[Tensor, Tensor]:
+    """Codes [B, K, T] (zero-padded) and lengths of a batch of waveforms, each encoded alone at its own length.
+
+    A codec pass over a padded batch lets a short conversation's last frames see its batch mates' padding
+    (convolution and STFT context), so its codes would depend on the batch; encoding each one alone makes
+    on-the-fly codes and precomputed codes (``precompute.py``, the same function) identical for every frame."""
+    parts, out_lens = [], []
+    with _fp32(audio.device):
+        for i in range(audio.shape[0]):
+            n = int(lens[i])
+            c, cl = codec.encode(audio=audio[i : i + 1, :n].float(), audio_len=lens[i : i + 1])
+            parts.append(c[0, :, : int(cl[0])])
+            out_lens.append(int(cl[0]))
+    K, T = parts[0].shape[0], max(out_lens)
+    codes = torch.zeros(len(parts), K, T, dtype=torch.long, device=audio.device)
+    for i, c in enumerate(parts):
+        codes[i, :, : c.shape[1]] = c
+    return codes, torch.tensor(out_lens, device=lens.device)
+
+
 class SALMDuplex(nn.Module):
     """The full duplex speech-to-speech model (see the module docstring)."""
 
@@ -143,6 +205,7 @@ class SALMDuplex(nn.Module):
         self._num_codebooks = int(self.audio_codec.vector_quantizer.num_groups)
 
         llm = build_llm(cfg, self.tokenizer, pretrained_weights).train()
+        check_tokenizer_fits(self.tokenizer, int(llm.get_input_embeddings().weight.shape[0]), cfg)
         self.llm = llm.model
         self.lm_head = llm.lm_head
         # Embeddings live outside the LLM (as in NeMo) so that FSDP/TP hooks do not see them.
@@ -219,10 +282,8 @@ class SALMDuplex(nn.Module):
 
     @torch.no_grad()
     def encode_agent_audio(self, audio: Tensor, lens: Tensor) -> tuple[Tensor, Tensor]:
-        """Agent audio (22,050 Hz) -> codes [B, K, T] at 12.5 fps, always in fp32 (the codec is frozen)."""
-        with _fp32(audio.device):
-            codes, codes_lens = self.audio_codec.encode(audio=audio.float(), audio_len=lens)
-        return codes.long(), codes_lens
+        """Agent audio (codec rate) -> codes [B, K, T] at 12.5 fps, in fp32, each conversation alone (``encode_exact``)."""
+        return encode_exact(self.audio_codec, audio, lens)
 
     def prepare_inputs(self, batch: dict) -> dict[str, Tensor]:
         """NeMo's channel fusion; ``batch["target_codes"]`` (precomputed) replaces the codec pass when present."""
@@ -295,16 +356,27 @@ class SALMDuplex(nn.Module):
         return e
 
     @torch.no_grad()
-    def offline_inference(self, input_signal: Tensor, input_signal_lens: Tensor, decode_audio: bool = True) -> dict[str, Any]:
-        """Greedy frame-synchronous decoding: one text token and K codes per 80 ms user frame (NeMo's algorithm)."""
+    def offline_inference(self, input_signal: Tensor, input_signal_lens: Tensor, decode_audio: bool = True,
+                          decoding: Optional["DecodeConfig"] = None) -> dict[str, Any]:
+        """Frame-synchronous decoding: one text token and K codes per 80 ms user frame (NeMo's algorithm).
+
+        ``decoding`` (``DecodeConfig``) left at its defaults is NeMo's greedy decoding. Its thresholds act on a
+        learned decision even when pad stays the most likely token: BOS when p(BOS) >= ``bos_threshold`` while
+        the agent is silent, EOS when p(EOS) >= ``eos_threshold`` while it speaks (per frame, or summed over the
+        frames since the last turn change with ``threshold_mode="cumulative"``). ``agent_intervals`` is the
+        agent's activity read from the text channel: from each BOS frame to the next EOS frame, in seconds."""
         from transformers import DynamicCache
 
+        dec = decoding or DecodeConfig()
         user, lengths = self.perception(input_signal=input_signal, input_signal_length=input_signal_lens)
         user = user * self.cfg.duplex_user_channel_weight
         B, T, _ = user.shape
         cache = DynamicCache()
         gen_text = torch.empty(B, T, dtype=torch.long, device=user.device)
         gen_audio = torch.empty(B, T, self._num_codebooks, dtype=torch.long, device=user.device)
+        speaking = torch.zeros(B, dtype=torch.bool, device=user.device)
+        mass = torch.zeros(B, device=user.device)
+        rng = torch.Generator(device=user.device).manual_seed(dec.seed)
         for t in range(T):
             if t == 0:
                 frame = user[:, :1] + self._start_embedding()[:, None]
@@ -315,13 +387,16 @@ class SALMDuplex(nn.Module):
                 frame = user[:, t : t + 1] + prev[:, None]
             ans = self(frame, cache=cache)
             cache = ans["cache"]
-            gen_text[:, t] = ans["text_logits"][:, -1].argmax(-1)
-            gen_audio[:, t] = ans["audio_logits"][:, -1].argmax(-1)
+            gen_text[:, t] = self._pick_text(ans["text_logits"][:, -1].float(), speaking, dec, rng, mass)
+            gen_audio[:, t] = _pick(ans["audio_logits"][:, -1].float(), dec.audio_temperature, dec.audio_top_k, rng)
+            speaking = (speaking | (gen_text[:, t] == self.text_bos_id)) & (gen_text[:, t] != self.text_eos_id)
         out: dict[str, Any] = {
             "text_tokens": gen_text,
             "text": [self.tokens_to_text(gen_text[b, : int(lengths[b])]) for b in range(B)],
             "codes": gen_audio.transpose(1, 2),  # (B, K, T) like the codec
             "lengths": lengths,
+            "agent_intervals": [text_channel_intervals(gen_text[b, : int(lengths[b])].tolist(), self.text_bos_id,
+                                                       self.text_eos_id, frame_offset=1) for b in range(B)],
         }
         if decode_audio:
             codes = torch.where(torch.isin(gen_audio, self._control_codes), gen_audio[:, :1], gen_audio)
@@ -333,9 +408,104 @@ class SALMDuplex(nn.Module):
             out["agent_audio_lens"] = audio_lens
         return out
 
+    def _pick_text(self, logits: Tensor, speaking: Tensor, dec: "DecodeConfig", rng: torch.Generator,
+                   mass: Optional[Tensor] = None) -> Tensor:
+        """The next text token of every stream (see ``offline_inference``). ``mass`` [B] is the probability of the
+        awaited control token (BOS when silent, EOS when speaking) summed since the last turn change, for
+        ``threshold_mode="cumulative"``; it is updated in place."""
+        if dec.is_greedy():
+            return logits.argmax(-1)
+        probs = logits.float().softmax(-1)
+        p_bos, p_eos = probs[:, self.text_bos_id], probs[:, self.text_eos_id]
+        if dec.threshold_mode == "cumulative" and mass is not None:
+            mass += torch.where(speaking, p_eos, p_bos)
+            bos_score, eos_score = mass, mass
+        else:
+            bos_score, eos_score = p_bos, p_eos
+        pad = torch.full_like(speaking, self.text_pad_id, dtype=torch.long)
+        # Outside a turn: BOS or pad only (text only ever follows a BOS in training).
+        if dec.bos_threshold is not None:
+            start = torch.where(bos_score >= dec.bos_threshold, self.text_bos_id, pad)
+        elif dec.text_temperature > 0:
+            two = torch.stack([logits[:, self.text_pad_id], logits[:, self.text_bos_id]], -1).float()
+            start = torch.where(_pick(two, dec.text_temperature, 0, rng) == 1, self.text_bos_id, pad)
+        else:
+            start = torch.where(logits.argmax(-1) == self.text_bos_id, self.text_bos_id, pad)
+        # Inside a turn: EOS by threshold, else a text token or pad (BOS excluded; EOS too when it has a threshold).
+        inner = logits.float().clone()
+        inner[:, self.text_bos_id] = -torch.inf
+        if dec.eos_threshold is not None:
+            inner[:, self.text_eos_id] = -torch.inf
+        tok = _pick(inner, dec.text_temperature, 0, rng)
+        if dec.eos_threshold is not None:
+            tok = torch.where(eos_score >= dec.eos_threshold, self.text_eos_id, tok)
+        out = torch.where(speaking, tok, start)
+        if mass is not None:
+            mass[(out == self.text_bos_id) | (out == self.text_eos_id)] = 0.0  # a turn change starts a new sum
+        return out
+
     def tokens_to_text(self, ids: Tensor) -> str:
         special = {self.text_pad_id, self.text_bos_id, self.text_eos_id}
         return self.tokenizer.ids_to_text([int(i) for i in ids if int(i) not in special]).strip()
+
+
+@dataclass
+class DecodeConfig:
+    """How ``offline_inference`` turns logits into tokens. The defaults are NeMo's greedy decoding.
+
+    A small model learns *when* to speak long before BOS beats the dominant pad class (pad is ~80 % of text
+    frames), so greedy decoding leaves it silent; thresholds act on the learned probability instead. When the
+    model is unsure of the exact frame its probability is spread over several frames: ``cumulative`` sums it
+    from the last turn change (a threshold of 0.5 fires where sampling would fire half the time)."""
+
+    bos_threshold: Optional[float] = None  #: start a turn when p(BOS) >= this (silent agent); None = greedy / sampled
+    eos_threshold: Optional[float] = None  #: end the turn when p(EOS) >= this (speaking agent); None = greedy / sampled
+    threshold_mode: str = "frame"          #: frame: p of this frame; cumulative: p summed since the last turn change
+    text_temperature: float = 0.0          #: 0 = argmax, else sample text (and BOS/EOS without threshold) at this temperature
+    audio_temperature: float = 0.0         #: 0 = argmax codes (NeMo), else sample each codebook at this temperature
+    audio_top_k: int = 0                   #: sample codes among the k most likely (0 = all)
+    seed: int = 0                          #: seed of the sampling generator (decoding is deterministic for a seed)
+
+    def __post_init__(self) -> None:
+        for name in ("bos_threshold", "eos_threshold"):
+            v = getattr(self, name)
+            if v is not None and not 0 < v <= 1:
+                raise ValueError(f"decoding.{name} must be in (0, 1] or null, got {v}")
+        if self.text_temperature < 0 or self.audio_temperature < 0 or self.audio_top_k < 0:
+            raise ValueError("decoding temperatures and audio_top_k must be >= 0")
+        if self.threshold_mode not in ("frame", "cumulative"):
+            raise ValueError(f"decoding.threshold_mode must be frame or cumulative, got {self.threshold_mode!r}")
+
+    def is_greedy(self) -> bool:
+        return self.bos_threshold is None and self.eos_threshold is None and self.text_temperature == 0
+
+
+def _pick(logits: Tensor, temperature: float, top_k: int, rng: torch.Generator) -> Tensor:
+    """Argmax over the last dim (temperature 0), else a sample at ``temperature`` among the ``top_k`` best."""
+    if temperature == 0:
+        return logits.argmax(-1)
+    logits = logits / temperature
+    if top_k:
+        kth = logits.topk(min(top_k, logits.shape[-1]), dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, -torch.inf)
+    probs = logits.softmax(-1)
+    flat = probs.reshape(-1, probs.shape[-1])
+    return torch.multinomial(flat, 1, generator=rng).reshape(probs.shape[:-1])
+
+
+def text_channel_intervals(tokens: list[int], bos: int, eos: int, frame_offset: int = 0) -> list[tuple[float, float]]:
+    """Agent activity read from a text channel: [BOS frame, next EOS frame) in seconds; a turn still open at the end
+    closes there. ``frame_offset`` = 1 for generated tokens (the token predicted at step t is frame t + 1's)."""
+    out, start = [], None
+    for t, tok in enumerate(tokens):
+        if tok == bos and start is None:
+            start = t
+        elif tok == eos and start is not None:
+            out.append(((start + frame_offset) * FRAME_S, (t + frame_offset) * FRAME_S))
+            start = None
+    if start is not None:
+        out.append(((start + frame_offset) * FRAME_S, (len(tokens) + frame_offset) * FRAME_S))
+    return [(round(a, 4), round(b, 4)) for a, b in out]
 
 
 @contextlib.contextmanager

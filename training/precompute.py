@@ -25,25 +25,27 @@ from duplexgen.training.data import CODEC_ID_KEY, CODES_FIELD, list_shards
 
 
 @torch.no_grad()
-def encode_cuts(cuts: list, codec, device: torch.device, batch_size: int = 8) -> list[np.ndarray]:
-    """Codes [K, T] (int16) for each cut's ``target_audio``, batched."""
+def encode_cuts(cuts: list, codec, device: torch.device) -> list[np.ndarray]:
+    """Codes [K, T] (int16) of each cut's ``target_audio``, resampled to the codec's rate the way NeMo's dataset
+    does it and encoded alone (``encode_exact``): the same codes the trainer computes on the fly in any batch."""
     from lhotse import CutSet
     from lhotse.dataset.collation import collate_audio
 
+    from duplexgen.training.model import encode_exact
+
     out = []
-    for i in range(0, len(cuts), batch_size):
-        chunk = cuts[i : i + batch_size]
-        audio, lens = collate_audio(CutSet.from_cuts(chunk), recording_field="target_audio")
-        with torch.autocast(device_type=device.type, enabled=False):
-            codes, codes_lens = codec.encode(audio=audio.to(device).float(), audio_len=lens.to(device))
-        for j in range(len(chunk)):
-            out.append(codes[j, :, : int(codes_lens[j])].to(torch.int16).cpu().numpy())
+    for cut in cuts:
+        one = CutSet.from_cuts([cut]).resample(int(codec.sample_rate), recording_field="target_audio")
+        audio, lens = collate_audio(one, recording_field="target_audio")
+        codes, codes_lens = encode_exact(codec, audio.to(device), lens.to(device))
+        out.append(codes[0, :, : int(codes_lens[0])].to(torch.int16).cpu().numpy())
     return out
 
 
-def precompute_codes(in_dir: str, out_dir: str, codec, codec_id: str, device: Optional[torch.device] = None,
-                     batch_size: int = 8) -> dict:
-    """Rewrite every shard under ``in_dir`` into ``out_dir`` with ``target_codes``; returns counts and seconds."""
+def precompute_codes(in_dir: str, out_dir: str, codec, codec_id: str, device: Optional[torch.device] = None) -> dict:
+    """Rewrite every shard under ``in_dir`` into ``out_dir`` with ``target_codes``; returns counts and seconds.
+
+    A shard is published by renaming its cuts manifest last, so a rerun skips the shards already written."""
     from lhotse import CutSet
     from lhotse.shar import SharWriter
 
@@ -51,11 +53,14 @@ def precompute_codes(in_dir: str, out_dir: str, codec, codec_id: str, device: Op
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     frame_shift = codec.samples_per_frame / codec.sample_rate
-    n_cuts, t0 = 0, time.time()
+    n_cuts, skipped, t0 = 0, 0, time.time()
     for index, shard in enumerate(list_shards([in_dir])):
+        if (out / f"cuts.{index:06d}.jsonl.gz").exists():
+            skipped += 1
+            continue
         fields = {k: [v] for k, v in shard.items() if k != CODES_FIELD}
         cuts = list(CutSet.from_shar(fields=fields))
-        codes = encode_cuts(cuts, codec, device, batch_size)
+        codes = encode_cuts(cuts, codec, device)
         tmp = out / f".tmp_{index:06d}"
         tmp.mkdir(exist_ok=True)
         with SharWriter(str(tmp), fields={"recording": "flac", "target_audio": "flac", CODES_FIELD: "numpy"},
@@ -64,8 +69,9 @@ def precompute_codes(in_dir: str, out_dir: str, codec, codec_id: str, device: Op
                 cut = cut.attach_tensor(CODES_FIELD, c, frame_shift=frame_shift, temporal_dim=1)
                 cut.custom[CODEC_ID_KEY] = codec_id
                 writer.write(cut)
-        for f in tmp.iterdir():  # the writer numbers from 000000: give the files this shard's index
+        # The writer numbers from 000000: give the files this shard's index; the cuts manifest last (= published).
+        for f in sorted(tmp.iterdir(), key=lambda f: f.name.startswith("cuts.")):
             f.rename(out / f.name.replace(".000000.", f".{index:06d}."))
         tmp.rmdir()
         n_cuts += len(cuts)
-    return {"cuts": n_cuts, "seconds": time.time() - t0, "out_dir": str(out)}
+    return {"cuts": n_cuts, "skipped_shards": skipped, "seconds": time.time() - t0, "out_dir": str(out)}

@@ -22,6 +22,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -34,8 +35,9 @@ import torch
 import torch.distributed as dist
 
 from duplexgen.core.config import config_to_dict
-from duplexgen.training.checkpoint import barrier, gather_data_positions, latest_checkpoint, publish_checkpoint, rank_and_world
-from duplexgen.training.config import TrainConfig, train_config_from_dict
+from duplexgen.training.checkpoint import (barrier, gather_data_positions, latest_checkpoint, publish_checkpoint, rank_and_world,
+                                           write_folder_atomically)
+from duplexgen.training.config import TrainConfig, check_random_init, train_config_from_dict
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +86,25 @@ class TrainState:
             self._load_optimizer(ckpt)
             self.scheduler.load_state_dict(torch.load(ckpt / "scheduler.pt", weights_only=True))
         self.resumed_from = str(ckpt) if ckpt else None
+        codec_rate = int(self.model.audio_codec.sample_rate)
         self.stream = BatchStream(cfg, self.model.tokenizer, rank=self.rank, world_size=self.world,
                                   codec_id=self.model.codec_id, position=position,
-                                  num_workers=2 if device.type == "cuda" else 0)
+                                  num_workers=2 if device.type == "cuda" else 0, target_sample_rate=codec_rate)
+        self.val_batches: list[dict] = []
+        self.val_weights: list[float] = []
+        if cfg.val_shards:
+            from duplexgen.training.data import validation_batches
+
+            every = validation_batches(cfg.val_shards, self.model.tokenizer, batch_duration=cfg.batch_duration,
+                                       max_cuts=cfg.val_max_cuts, codec_id=self.model.codec_id,
+                                       use_precomputed_codes=cfg.use_precomputed_codes, target_sample_rate=codec_rate)
+            # Every rank runs the same number of forward passes (FSDP needs them all); extra ones weigh 0.
+            mine = every[self.rank :: self.world]
+            per_rank = -(-len(every) // self.world)
+            self.val_batches = mine + [every[0]] * (per_rank - len(mine))
+            self.val_weights = [1.0] * len(mine) + [0.0] * (per_rank - len(mine))
+        best = Path(cfg.output_dir) / "best" / "val.json"
+        self.best_val = json.loads(best.read_text())["val_loss"] if best.exists() else float("inf")
 
     def _wrap(self):
         if self.world == 1 and self.cfg.strategy == "ddp":
@@ -135,26 +153,84 @@ class TrainState:
             self.optimizer.load_state_dict(state)
 
     # ---- one optimizer step
-    def train_step(self, batch: dict) -> dict[str, float]:
+    def _to_device(self, batch: dict) -> dict:
+        return {k: (v.to(self.device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
+
+    def train_step(self, batches) -> dict[str, float]:
+        """One optimizer step over ``grad_accum_steps`` batches (a dict is one batch): gradients of the mean loss."""
         cfg = self.cfg
+        batches = [batches] if isinstance(batches, dict) else list(batches)
         # Dropout etc. draw from a generator seeded by (seed, step, rank): a resumed run repeats the same step.
         torch.manual_seed(cfg.seed * 1_000_003 + self.step * 1009 + self.rank)
-        batch = {k: (v.to(self.device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
         self.wrapped.train()
         self.model.audio_codec.eval()
-        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            out = self.wrapped(batch)
         self.optimizer.zero_grad(set_to_none=True)
-        out["loss"].backward()
+        sums = {"loss": 0.0, "text_loss": 0.0, "audio_loss": 0.0, "frames": 0.0, "audio_seconds": 0.0}
+        for i, batch in enumerate(batches):
+            batch = self._to_device(batch)
+            last = i == len(batches) - 1
+            # DDP: all-reduce the gradients once, on the last micro-batch.
+            sync = contextlib.nullcontext() if last or not hasattr(self.wrapped, "no_sync") else self.wrapped.no_sync()
+            with sync:
+                with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+                    out = self.wrapped(batch)
+                (out["loss"] / len(batches)).backward()
+            for k in ("loss", "text_loss", "audio_loss"):
+                sums[k] += float(out[k].detach()) / len(batches)
+            sums["frames"] += float(out["num_frames"])
+            sums["audio_seconds"] += float(batch["duration"])
         grad_norm = torch.nn.utils.clip_grad_norm_(
             [p for p in self.wrapped.parameters() if p.requires_grad], cfg.grad_clip if cfg.grad_clip > 0 else float("inf"))
         lr = self.optimizer.param_groups[0]["lr"]
         self.optimizer.step()
         self.scheduler.step()
         self.step += 1
-        return {"loss": float(out["loss"].detach()), "text_loss": float(out["text_loss"]),
-                "audio_loss": float(out["audio_loss"]), "frames": float(out["num_frames"]),
-                "audio_seconds": float(batch["duration"]), "grad_norm": float(grad_norm), "lr": lr}
+        return {**sums, "grad_norm": float(grad_norm), "lr": lr}
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """Collective: loss parts on the held-out batches, weighted by real frames, summed over ranks."""
+        self.wrapped.eval()
+        fsdp = self.cfg.strategy == "fsdp2" and self.world > 1
+        totals = torch.zeros(3, dtype=torch.float64, device=self.device)  # text CE * frames, audio CE * frames, frames
+        for batch, weight in zip(self.val_batches, self.val_weights):
+            batch = self._to_device(batch)
+            with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+                # DDP forward may broadcast buffers (a collective): call the bare model; FSDP needs its wrapper.
+                out = self.wrapped(batch) if fsdp else self.model.training_losses(batch)
+            n = float(out["num_frames"]) * weight
+            totals += torch.tensor([float(out["text_loss"]) * n, float(out["audio_loss"]) * n, n],
+                                   dtype=torch.float64, device=self.device)
+        if self.world > 1:
+            dist.all_reduce(totals)
+        self.wrapped.train()
+        frames = max(float(totals[2]), 1.0)
+        text, audio = float(totals[0]) / frames, float(totals[1]) / frames
+        m = self.cfg.model
+        return {"val_loss": m.text_loss_weight * text + m.audio_loss_weight * audio, "val_text_loss": text,
+                "val_audio_loss": audio, "val_frames": float(totals[2])}
+
+    def save_tokenizer(self, folder: Path) -> None:
+        self.model.tokenizer.save(str(folder / "tokenizer"))
+
+    def save_best(self, val: dict[str, float]) -> bool:
+        """Collective: keep the weights as output_dir/best when ``val_loss`` is the lowest so far."""
+        if not self.cfg.keep_best or val["val_loss"] >= self.best_val:
+            return False
+        self.best_val = val["val_loss"]
+        state = self.model_state()  # collective under FSDP
+        if self.rank == 0:
+            from omegaconf import OmegaConf
+
+            def fill(tmp: Path) -> None:
+                torch.save(state, tmp / "model.pt")
+                OmegaConf.save(OmegaConf.create(config_to_dict(self.cfg)), tmp / "train_config.yaml")
+                (tmp / "val.json").write_text(json.dumps({"step": self.step, **val}))
+                self.save_tokenizer(tmp)
+
+            write_folder_atomically(Path(self.cfg.output_dir) / "best", fill)
+        barrier()
+        return True
 
     def save_checkpoint(self):
         """Collective: every rank contributes its data position; rank 0 writes and publishes atomically."""
@@ -163,7 +239,7 @@ class TrainState:
         if self.rank == 0:
             publish_checkpoint(self.cfg.output_dir, self.step,
                                {"model.pt": model_state, "optimizer.pt": optim_state, "scheduler.pt": self.scheduler.state_dict()},
-                               config_to_dict(self.cfg), positions, keep=self.cfg.keep_checkpoints)
+                               config_to_dict(self.cfg), positions, keep=self.cfg.keep_checkpoints, extra=self.save_tokenizer)
         barrier()
 
 
@@ -191,6 +267,14 @@ def worker_device(cfg: Any) -> torch.device:
 
 
 # ---------------------------------------------------------------- the Ray Train worker loop
+def _truncate_jsonl(path: Path, step: int) -> None:
+    """Drop rows after ``step`` (the checkpoint a run resumes from: those steps are redone)."""
+    kept = []
+    if path.exists():
+        kept = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= step]
+    path.write_text("".join(k + "\n" for k in kept))
+
+
 def train_loop_per_worker(loop_config: dict) -> None:
     import ray.train
 
@@ -198,33 +282,47 @@ def train_loop_per_worker(loop_config: dict) -> None:
     device = worker_device(cfg)
     state = TrainState(cfg, device)
     rank, world = state.rank, state.world
+    out = Path(cfg.output_dir)
     writer, metrics_file = None, None
     if rank == 0:
         from torch.utils.tensorboard import SummaryWriter
 
-        out = Path(cfg.output_dir)
         writer = SummaryWriter(str(out / "tb"), purge_step=state.step + 1 if state.step else None)
-        metrics_path = out / "metrics.jsonl"
-        kept = []
-        if metrics_path.exists():  # drop steps after the checkpoint we resume from (they are redone)
-            kept = [ln for ln in metrics_path.read_text().splitlines() if ln and json.loads(ln)["step"] <= state.step]
-        metrics_path.write_text("".join(k + "\n" for k in kept))
-        metrics_file = open(metrics_path, "a")
+        _truncate_jsonl(out / "metrics.jsonl", state.step)
+        _truncate_jsonl(out / "val.jsonl", state.step)
+        metrics_file = open(out / "metrics.jsonl", "a")
         if state.resumed_from:
             print(f"resumed from {state.resumed_from} at step {state.step}", flush=True)
 
-    last_ckpt_step = state.step
+    def run_validation() -> None:
+        if not state.val_batches:
+            return
+        val = state.validate()
+        best = state.save_best(val)
+        if rank == 0:
+            row = {"step": state.step, **val, "best": best}
+            with open(out / "val.jsonl", "a") as f:
+                f.write(json.dumps(row) + "\n")
+            for k in ("val_loss", "val_text_loss", "val_audio_loss"):
+                writer.add_scalar(f"val/{k[4:]}", val[k], state.step)
+            writer.flush()
+            print(f"step {state.step}: val_loss {val['val_loss']:.4f} (text {val['val_text_loss']:.4f}, "
+                  f"audio {val['val_audio_loss']:.4f}){' best' if best else ''}", flush=True)
+
+    if state.step == 0:
+        run_validation()
+    last_ckpt_step = last_val_step = state.step
     window = {"t": time.time(), "audio": 0.0, "frames": 0.0}
     it = iter(state.stream)
     while state.step < cfg.max_steps:
-        batch = next(it, None)
+        batches = [b for b in (next(it, None) for _ in range(cfg.grad_accum_steps)) if b is not None]
         # All ranks stop together when any rank runs out of data (epoch mode), so no collective hangs.
-        alive = torch.tensor([1.0 if batch is not None else 0.0], device=device)
+        alive = torch.tensor([1.0 if len(batches) == cfg.grad_accum_steps else 0.0], device=device)
         if world > 1:
             dist.all_reduce(alive, op=dist.ReduceOp.MIN)
         if alive.item() == 0:
             break
-        m = state.train_step(batch)
+        m = state.train_step(batches)
         totals = torch.tensor([m["loss"], m["text_loss"], m["audio_loss"], m["audio_seconds"], m["frames"]], dtype=torch.float64, device=device)
         if world > 1:
             dist.all_reduce(totals)
@@ -242,16 +340,30 @@ def train_loop_per_worker(loop_config: dict) -> None:
                 for k in ("loss", "text_loss", "audio_loss", "lr", "grad_norm", "audio_seconds_per_s", "frames_per_s"):
                     writer.add_scalar(f"train/{k}", row[k], state.step)
                 writer.flush()
+                print(f"step {state.step}: loss {loss:.4f} (text {text_loss:.4f}, audio {audio_loss:.4f}), "
+                      f"{row['audio_seconds_per_s']:.1f} audio s/s", flush=True)
         if metrics_file is not None:
             metrics_file.write(json.dumps(row) + "\n")
             metrics_file.flush()
+        if state.step % cfg.val_every == 0:
+            run_validation()
+            last_val_step = state.step
         if state.step % cfg.checkpoint_every == 0:
             state.save_checkpoint()
             last_ckpt_step = state.step
         if cfg.fail_at_step is not None and state.step == cfg.fail_at_step:
             raise RuntimeError(f"fail_at_step={cfg.fail_at_step}: simulated crash (resume test)")
+    if state.step != last_val_step:
+        run_validation()
     if state.step != last_ckpt_step:
         state.save_checkpoint()
+    if cfg.export:
+        from duplexgen.training.export import export_pretrained
+
+        full_state = state.model_state()  # collective under FSDP
+        if rank == 0:
+            export_pretrained(state.model, out / "export", cfg, state_dict=full_state)
+    barrier()
     if writer is not None:
         writer.close()
         metrics_file.close()
@@ -289,8 +401,14 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     from duplexgen.training.data import list_shards
+    from duplexgen.training.model import check_tokenizer_config
 
-    list_shards(cfg.train_shards)  # fail early, in the driver, with a clear message
+    # Fail early, in the driver, before any worker starts or any step runs, with errors that name the key.
+    check_random_init(cfg.model)
+    check_tokenizer_config(cfg.model)
+    list_shards(cfg.train_shards)
+    if cfg.val_shards:
+        list_shards(cfg.val_shards)
     resumed_from = latest_checkpoint(cfg.output_dir)
     build_torch_trainer(train_loop_per_worker, cfg, "ray_train").fit()
     rows = read_metrics(cfg.output_dir)
@@ -302,11 +420,14 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
         "metrics": rows,
         "checkpoint": str(ckpt) if ckpt else None,
         "resumed_from": str(resumed_from) if resumed_from else None,
+        "val": read_metrics(cfg.output_dir, "val.jsonl"),
+        "best": str(out / "best") if (out / "best" / "COMPLETE").exists() else None,
+        "export": str(out / "export") if (out / "export" / "model.safetensors").exists() else None,
     }
 
 
-def read_metrics(output_dir: str) -> list[dict]:
-    p = Path(output_dir) / "metrics.jsonl"
+def read_metrics(output_dir: str, name: str = "metrics.jsonl") -> list[dict]:
+    p = Path(output_dir) / name
     if not p.exists():
         return []
     return [json.loads(ln) for ln in p.read_text().splitlines() if ln.strip()]

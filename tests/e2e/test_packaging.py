@@ -25,9 +25,10 @@ def test_the_wheel_builds_quietly_and_holds_every_module_and_data_file(tmp_path:
     wheel = next(tmp_path.glob("duplexgen-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
-    # every tracked module and data file of the package folders (not the tests, docs, CI or top-level project files)
+    # every tracked module and data file of the package folders (not the tests, docs, CI, benchmark scripts and their
+    # results, or top-level project files)
     expected = {f"duplexgen/{f}" for f in tracked
-                if "/" in f and f.split("/")[0] not in ("tests", ".ci", "docs") and Path(f).suffix in (".py", ".yaml", ".txt", ".json", ".jsonl", ".flac")}
+                if "/" in f and f.split("/")[0] not in ("tests", ".ci", "docs", "benchmarks") and Path(f).suffix in (".py", ".yaml", ".txt", ".json", ".jsonl", ".flac")}
     expected.add("duplexgen/__init__.py")
     missing = sorted(expected - names)
     assert not missing, missing

@@ -15,11 +15,14 @@ import torch
 
 pytest.importorskip("nemo.collections.tts")
 
-TINY_CODEC = {
-    "audio_encoder": {"base_channels": 4, "resblock_kernel_sizes": [3], "resblock_dilation_sizes": [1]},
-    "audio_decoder": {"base_channels": 64, "resblock_kernel_sizes": [3], "resblock_dilation_sizes": [1], "activation": "lrelu"},
-    "mel_loss_dims": [32],
-}
+def shipped_tiny_codec() -> dict:
+    """The codec block of the shipped codec_tiny_cpu config (the one tests, the demo and the ablation train)."""
+    from duplexgen.training.codec.config import load_codec_train_config
+
+    return dict(load_codec_train_config("codec_tiny_cpu", []).codec)
+
+
+TINY_CODEC = shipped_tiny_codec()
 
 
 @pytest.fixture(scope="module")
@@ -39,14 +42,42 @@ def codec_set(tmp_path_factory):
 def tiny_codec_nemo(tmp_path_factory):
     """A random tiny codec saved as .nemo: the stand-in for the released NanoCodec checkpoint."""
     from nemo.collections.tts.models import AudioCodecModel
-    from omegaconf import OmegaConf
 
-    from duplexgen.training.config import PAPER_CODEC
+    from duplexgen.training.config import codec_model_config
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("codec") / "tiny_nanocodec.nemo"
-    AudioCodecModel(OmegaConf.merge(OmegaConf.create(PAPER_CODEC), OmegaConf.create(TINY_CODEC))).save_to(str(path))
+    AudioCodecModel(codec_model_config(TINY_CODEC)).save_to(str(path))
     return path
+
+
+@pytest.mark.parametrize("where", ["codec_tiny_cpu", "tiny_cpu"])
+def test_the_shipped_tiny_codecs_do_not_collapse(where, codec_set):
+    """Random init, as shipped: espeak speech must use more than one code per codebook, and codes that silence
+    never produces (the old waveform encoder rounded every frame, speech or silence, to one code per codebook)."""
+    from nemo.collections.tts.models import AudioCodecModel
+
+    from duplexgen.training.codec.evaluate import code_usage
+    from duplexgen.training.config import codec_model_config, load_train_config
+
+    block = TINY_CODEC if where == "codec_tiny_cpu" else dict(load_train_config("tiny_cpu", []).model.audio_codec)
+    torch.manual_seed(0)
+    codec = AudioCodecModel(codec_model_config(block)).eval()
+    from duplexgen.training.codec.data import load_utterances
+
+    speech = np.concatenate([a for _, _, a in load_utterances(str(codec_set / "train"), 22050, 6)])
+    silence = np.zeros(22050 * 2, np.float32)
+
+    def codes(x):
+        with torch.no_grad():
+            c, n = codec.encode(audio=torch.from_numpy(x)[None], audio_len=torch.tensor([len(x)]))
+        return c[0, :, : int(n[0])].numpy()
+
+    sp, si = codes(speech), codes(silence)
+    usage = code_usage([sp], int(codec.codebook_size))
+    assert all(d > 1 for d in usage["distinct_codes"]), usage
+    for k in range(sp.shape[0]):
+        assert set(sp[k].tolist()) - set(si[k].tolist()), f"codebook {k}: speech only uses silence's codes"
 
 
 def test_segment_stream_resumes_exactly(codec_set):
@@ -123,8 +154,10 @@ def test_train_codec_crash_resume_load_and_evaluate(codec_set, tiny_codec_nemo, 
     assert not any(p.requires_grad for p in codec.parameters())
     audio = torch.from_numpy(np.random.default_rng(0).uniform(-0.3, 0.3, 44100).astype(np.float32))[None]
     codes, codes_len = codec.encode(audio=audio, audio_len=torch.tensor([44100]))
-    assert codes.shape == (1, 4, 25) and int(codes_len[0]) == 25  # 2 s at 12.5 fps, 4 codebooks
-    assert int(codes.max()) < 4032
+    # 2 s at 12.5 fps, 4 codebooks; the mel encoder's frames need a whole 3528-sample window (NeMo's exact_pad
+    # rule), so the last of the 25 is padding: (44100 - 3528) // 1764 + 1 = 24 valid frames
+    assert codes.shape == (1, 4, 25) and int(codes_len[0]) == (44100 - 3528) // 1764 + 1 == 24
+    assert int(codes.max()) < int(codec.codebook_size) == 200
     tuned = {k: v for k, v in codec.state_dict().items() if k.startswith("audio_encoder.")}
     from nemo.collections.tts.models import AudioCodecModel
 
@@ -133,6 +166,12 @@ def test_train_codec_crash_resume_load_and_evaluate(codec_set, tiny_codec_nemo, 
 
     report = json.loads((out / "eval" / "eval.json").read_text())
     before, after = report["codecs"]["before"], report["codecs"]["after"]
-    assert report["utterances"] == 3 and before["bitrate_kbps"] == pytest.approx(0.6, abs=0.01)
+    assert report["utterances"] == 3 and before["bitrate_kbps"] == pytest.approx(4 * np.log2(200) * 12.5 / 1000, abs=0.001)
+    # code usage is reported for both; the shipped random init uses many codes per codebook. Six steps at the
+    # default lr transiently narrow it (measured: 1-8 distinct codes on 194 held-out frames), so no claim on `after`
+    # here: the experiment's codec stage reports the trained codec's entropy and gates on it.
+    assert len(after["code_usage"]["entropy_bits"]) == 4 and all(d > 1 for d in before["code_usage"]["distinct_codes"])
     assert after["metrics"]["mel_distance"] < before["metrics"]["mel_distance"]
     assert "si_sdr" in after["metrics"] and "| mel_distance" in (out / "eval" / "eval.md").read_text()
+    assert "code entropy per codebook" in (out / "eval" / "eval.md").read_text()
+    assert len(val[-1]["code_entropy_bits"]) == 4

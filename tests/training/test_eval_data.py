@@ -41,6 +41,13 @@ def test_reference_eval_scores_the_data_as_built(eval_shards, tmp_path):
     html = (out / "report.html").read_text()
     assert "smooth_turn_taking" in html and "example_user_interruption_0.png" in html
     assert "reference evaluation" in format_result(r)
+    # The same cases scored from the reference's text channel (BOS/EOS frames of its agent turns, NeMo's rule).
+    tc = r["text_channel"]
+    assert tc["cases"] == r["cases"]["scored"] and tc["turn_taking"]["tor"] == 1.0
+    assert tc["turn_taking"]["latency_mean_s"] == pytest.approx(GAP_S, abs=0.08)  # frame-quantised
+    assert tc["interruption"]["success_rate"] == 1.0 and tc["interruption"]["stop_latency_mean_s"] == pytest.approx(BARGE_IN_KEEP_S, abs=0.08)
+    assert tc["backchannel"]["tor"] == 0.0
+    assert "agent activity from the text channel" in format_result(r)
 
 
 def test_eval_cli_reference_mode_applies_overrides(eval_shards, tmp_path, capsys):

@@ -15,7 +15,7 @@ train = pytest.importorskip("duplexgen.training.train")
 from duplexgen.core.evalset import read_labels  # noqa: E402
 from duplexgen.training.config import load_train_config  # noqa: E402
 from duplexgen.training.eval import EvalConfig, ScoreConfig, format_result, run_eval, score_dir  # noqa: E402
-from duplexgen.training.eval.run import OUTPUT_TEXT  # noqa: E402
+from duplexgen.training.eval.run import OUTPUT_TEXT, OUTPUT_TURNS  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -60,3 +60,20 @@ def test_eval_runs_the_model_on_the_cases_and_scores_them_like_any_model(tiny_ch
     # Scoring the folder again (as `duplexgen score` would) gives the same numbers: one scoring path.
     again = score_dir(out, ScoreConfig(vad="energy"), report=False)
     assert again["turn_taking"] == r["turn_taking"] and json.loads((out / "metrics.json").read_text())["cases"]["scored"] == 2
+    # ... and from the text channel: the model's own BOS..EOS turns, scored by the same per-case functions.
+    assert r["text_channel"]["cases"] == 2 and r["text_channel"]["turn_taking"]["cases"] == 2
+    assert json.loads((case / OUTPUT_TURNS).read_text()) == [list(t) for t in g["agent_intervals"][0]]
+
+
+def test_eval_text_channel_with_thresholds(tiny_checkpoint, tiny_shards, tmp_path):
+    """A threshold of 1e-9 on the cumulative BOS probability starts a turn at the first frame of every case, so the
+    text channel shows the agent talking over the user's turn end (greedy decoding of this untrained model is silent)."""
+    greedy = run_eval(str(tiny_checkpoint), str(tiny_shards), str(tmp_path / "greedy"),
+                      EvalConfig(max_conversations=2, score=ScoreConfig(vad="energy")))
+    assert all(not c["turns"] for c in greedy["text_channel"]["per_case"])
+    cfg = EvalConfig(max_conversations=2, score=ScoreConfig(vad="energy"),
+                     decoding={"bos_threshold": 1e-9, "eos_threshold": 1.0, "threshold_mode": "cumulative"})
+    r = run_eval(str(tiny_checkpoint), str(tiny_shards), str(tmp_path / "thr"), cfg)
+    for c in r["text_channel"]["per_case"]:
+        assert c["turns"] and c["turns"][0][0] == pytest.approx(0.08)
+

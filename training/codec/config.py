@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Optional
 
 from duplexgen.core.config import help_field, load_config, resolve_config_path
-from duplexgen.training.config import PAPER_CODEC
 
 CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
 TRAINABLE_PARTS = ("encoder", "decoder")
@@ -31,7 +30,8 @@ class CodecTrainConfig:
     data_dir: str = help_field("codec-personalization set (duplexgen generate-codec-set): holds train/ and heldout/ Shar shards", "out/codec_set")
     output_dir: str = help_field("checkpoints/step_NNNNNNN, metrics.jsonl, tb/, codec.nemo (the result) and eval/", "out/codec_train")
     pretrained_codec: Optional[str] = help_field("codec .nemo to fine-tune (NanoCodec 22,050 Hz 12.5 fps 0.6 kbps); null = build from codec", None)
-    codec: dict = help_field("AudioCodecModel config used when pretrained_codec is null (merged over the NanoCodec-shaped one)", PAPER_CODEC)
+    codec: dict = help_field("AudioCodecModel config used when pretrained_codec is null, merged over the NanoCodec-shaped PAPER_CODEC "
+                             "({} = that one; a node with another _target_ replaces the paper's node)", {})
     loss_scales: dict = help_field("override the codec's own loss scales, e.g. {si_sdr_loss_scale: 1.0, stft_loss_scale: 0.5}", {})
     trainable: list = help_field("parts to fine-tune: encoder, decoder (the FSQ quantizer has no weights); both change the codes", ["encoder", "decoder"])
     discriminator: str = help_field("adversarial training: auto (when the codec has a discriminator), on (required), off (reconstruction losses only)", "auto")
@@ -64,8 +64,6 @@ class CodecTrainConfig:
     fail_at_step: Optional[int] = help_field("testing aid: raise an error after this step's checkpoint (exercises resume)", None)
 
     def __post_init__(self):
-        if self.pretrained_codec is None and not self.codec:
-            raise ValueError("pretrained_codec or codec must be set (the codec to fine-tune has to come from somewhere)")
         bad = [p for p in self.trainable if p not in TRAINABLE_PARTS]
         if bad or not self.trainable:
             raise ValueError(f"trainable must be a non-empty subset of {list(TRAINABLE_PARTS)}, got {self.trainable}")

@@ -116,13 +116,34 @@ def codec_info(codec) -> dict[str, Any]:
             "codebook_size": size, "bitrate_kbps": round(k * math.log2(size) * fps / 1000, 3)}
 
 
+def code_usage(codes: list[np.ndarray], codebook_size: int) -> dict[str, list]:
+    """How a codec uses its codebooks over a set of utterances (each codes [K, T]): per codebook, the entropy of
+    the code histogram in bits (log2(codebook_size) = every code equally often; 0 = one code for everything, a
+    collapsed codebook) and the number and share of distinct codes seen."""
+    allc = np.concatenate([np.asarray(c).reshape(np.asarray(c).shape[0], -1) for c in codes], axis=1)
+    ent, distinct = [], []
+    for row in allc:
+        _, counts = np.unique(row, return_counts=True)
+        p = counts / counts.sum()
+        ent.append(round(float(-(p * np.log2(p)).sum()) + 0.0, 3))
+        distinct.append(int(len(counts)))
+    return {"entropy_bits": ent, "distinct_codes": distinct,
+            "distinct_share": [round(d / codebook_size, 4) for d in distinct], "frames": int(allc.shape[1])}
+
+
 @torch.no_grad()
-def reconstruct(codec, audio: np.ndarray, device: torch.device) -> np.ndarray:
+def encode_codes(codec, audio: np.ndarray, device: torch.device) -> torch.Tensor:
+    """Codes [1, K, T] of one utterance (fp32)."""
+    x = torch.from_numpy(np.ascontiguousarray(audio))[None].float().to(device)
+    codes, codes_len = codec.encode(audio=x, audio_len=torch.tensor([x.shape[1]], device=device))
+    return codes[:, :, : int(codes_len[0])]
+
+
+@torch.no_grad()
+def reconstruct(codec, audio: np.ndarray, device: torch.device, codes: Optional[torch.Tensor] = None) -> np.ndarray:
     """Encode -> codes -> decode one utterance (fp32); the output trimmed or padded to the input length."""
-    x = torch.from_numpy(audio)[None].float().to(device)
-    n = torch.tensor([x.shape[1]], device=device)
-    codes, codes_len = codec.encode(audio=x, audio_len=n)
-    y, _ = codec.decode(tokens=codes, tokens_len=codes_len)
+    codes = encode_codes(codec, audio, device) if codes is None else codes
+    y, _ = codec.decode(tokens=codes, tokens_len=torch.tensor([codes.shape[2]], device=codes.device))
     y = y[0].float().cpu().numpy()[: len(audio)]
     return np.pad(y, (0, len(audio) - len(y))) if len(y) < len(audio) else y
 
@@ -172,8 +193,11 @@ def evaluate_codecs(codecs: dict[str, Any], cfg: EvalConfig) -> dict[str, Any]:
         if asr is not None and not original_wer:
             original_wer = [word_error_rate(text, asr.transcribe(a, sr)) for _, text, a in utts]
         per: dict[str, list[float]] = {k: [] for k in ("mel_distance", "si_sdr")}
+        all_codes = []
         for _, text, audio in utts:
-            dec = reconstruct(codec, audio, device)
+            codes = encode_codes(codec, audio, device)
+            all_codes.append(codes[0].cpu().numpy())
+            dec = reconstruct(codec, audio, device, codes)
             per["mel_distance"].append(mel_distance(audio, dec, sr))
             per["si_sdr"].append(si_sdr(audio, dec))
             if "pystoi" in extras:
@@ -189,6 +213,7 @@ def evaluate_codecs(codecs: dict[str, Any], cfg: EvalConfig) -> dict[str, Any]:
             "path": str(src) if isinstance(src, (str, Path)) else type(src).__name__,
             **codec_info(codec),
             "metrics": {k: round(float(np.mean(v)), 4) for k, v in per.items() if v},
+            "code_usage": code_usage(all_codes, int(codec.codebook_size)),
         }
         del codec
     results["utterances"] = len(utts)
@@ -216,6 +241,9 @@ def markdown_table(results: dict[str, Any]) -> str:
         arrow = "higher is better" if HIGHER_IS_BETTER[m] else "lower is better"
         cells = [str(results["codecs"][n]["metrics"].get(m, "-")) for n in names]
         lines.append(f"| {m} ({arrow}) | " + " | ".join(cells) + " |")
+    for key, label in (("entropy_bits", "code entropy per codebook, bits"), ("distinct_share", "share of distinct codes per codebook")):
+        cells = [", ".join(str(v) for v in results["codecs"][n].get("code_usage", {}).get(key, [])) or "-" for n in names]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     if "asr_wer_original" in results:
         lines.append(f"\nASR ({results['asr']}) WER of the original audio: {results['asr_wer_original']}")
     if results.get("packages"):

@@ -58,16 +58,15 @@ PART_MODULES = {"encoder": "audio_encoder", "decoder": "audio_decoder"}
 def build_trainable_codec(cfg: CodecTrainConfig):
     """The AudioCodecModel to fine-tune: restored from ``pretrained_codec`` or built from ``codec``; fp32, train mode."""
     from nemo.collections.tts.models import AudioCodecModel
-    from omegaconf import OmegaConf
 
-    from duplexgen.training.config import PAPER_CODEC
+    from duplexgen.training.config import codec_model_config
 
     if cfg.pretrained_codec:
         if not Path(cfg.pretrained_codec).exists():
             raise FileNotFoundError(f"pretrained_codec not found: {cfg.pretrained_codec} (give a local .nemo; nothing is downloaded)")
         codec = AudioCodecModel.restore_from(cfg.pretrained_codec, map_location="cpu")
     else:
-        codec = AudioCodecModel(OmegaConf.merge(OmegaConf.create(PAPER_CODEC), OmegaConf.create(dict(cfg.codec))))
+        codec = AudioCodecModel(codec_model_config(cfg.codec))
     for key, value in cfg.loss_scales.items():
         if not key.endswith("_scale") or not hasattr(codec, key):
             raise ValueError(f"loss_scales.{key}: not a loss scale of AudioCodecModel (e.g. mel_loss_l1_scale, si_sdr_loss_scale)")
@@ -239,13 +238,29 @@ class CodecTrainState:
         out["audio_seconds"] = float(batch["seconds"])
         return out
 
-    def validate(self, utterances: list) -> dict[str, float]:
-        """Mean reconstruction losses over held-out utterances (one at a time: lengths differ)."""
-        rows = []
+    def validate(self, utterances: list) -> dict[str, Any]:
+        """Mean reconstruction losses over held-out utterances (one at a time: lengths differ), and how the codec
+        uses its codebooks on them (entropy per codebook; a codebook stuck on one code is reported)."""
+        from duplexgen.training.codec.evaluate import code_usage, encode_codes
+
+        rows, codes = [], []
+        was_training = self.codec.training
         for _, _, audio in utterances:
             a = torch.from_numpy(audio)[None].to(self.device)
             rows.append(reconstruction_losses(self.codec, a, torch.tensor([a.shape[1]], device=self.device)))
-        return {k: sum(r[k] for r in rows) / len(rows) for k in rows[0]} if rows else {}
+            self.codec.eval()
+            codes.append(encode_codes(self.codec, audio, self.device)[0].cpu().numpy())
+        self.codec.train(was_training)
+        if not rows:
+            return {}
+        out: dict[str, Any] = {k: sum(r[k] for r in rows) / len(rows) for k in rows[0]}
+        usage = code_usage(codes, int(self.codec.codebook_size))
+        out["code_entropy_bits"], out["distinct_share"] = usage["entropy_bits"], usage["distinct_share"]
+        dead = [k for k, d in enumerate(usage["distinct_codes"]) if d <= 1]
+        if dead:
+            log.warning("step %d: codebook(s) %s use a single code on %d held-out utterances (collapsed): lower lr or "
+                        "check the encoder's output scale", self.step, dead, len(utterances))
+        return out
 
     def save_checkpoint(self):
         """Collective: every rank contributes its data position; rank 0 writes and publishes atomically."""
@@ -308,7 +323,10 @@ def train_loop_per_worker(loop_config: dict) -> None:
             with open(out / "val.jsonl", "a") as f:
                 f.write(json.dumps(row) + "\n")
             for k, v in row.items():
-                if k != "step":
+                if isinstance(v, list):  # per codebook
+                    for i, x in enumerate(v):
+                        writer.add_scalar(f"val/{k}_{i}", x, state.step)
+                elif k != "step":
                     writer.add_scalar(f"val/{k}", v, state.step)
 
     if state.step == 0:

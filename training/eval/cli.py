@@ -37,7 +37,10 @@ config keys (key=value; cases.* and score.* as for `duplexgen export fdbench` an
 
 
 def _summary(result: dict) -> dict:
-    return {k: v for k, v in result.items() if k not in ("per_case",)}
+    out = {k: v for k, v in result.items() if k not in ("per_case",)}
+    if "text_channel" in out:
+        out["text_channel"] = {k: v for k, v in out["text_channel"].items() if k != "per_case"}
+    return out
 
 
 def cmd_score(args: argparse.Namespace) -> int:

@@ -7,6 +7,15 @@ time-aligned, as the case's output.wav; then ``duplexgen.training.eval.fdbench.s
 folder exactly as it scores any other model's outputs. The model's text channel is kept per case
 (``output_text.txt``) and scored against the case's reference agent text (BLEU).
 
+The same cases are scored a second time with the agent's activity read from its **text channel** instead of
+VAD on its audio: the frames from each BOS token to the next EOS token it generated (``output_turns.json``),
+through the same per-case functions (``fdbench.score_case``): ``result["text_channel"]`` next to the VAD
+scores. It is the model's own turn decision, independent of how well its codec speaks. For the reference,
+the text channel is the one NeMo's dataset builds from the reference agent turns (BOS at round(start/80 ms),
+EOS at round(end/80 ms)). ``decoding`` picks the model's decoding (``DecodeConfig``: NeMo's greedy by
+default, or thresholds on BOS/EOS); ``reference_codec`` passes the reference output through a codec first
+(can speech survive it?).
+
 ``reference=True`` (no checkpoint) writes the shards' own agent stream as output.wav instead: the
 ground truth, which must take every turn ~one gap after the user ends, stop every barge-in ~0.64 s after
 the user starts, and never give the floor away to a pause or a backchannel.
@@ -37,6 +46,8 @@ log = logging.getLogger(__name__)
 
 #: The model's text channel for a case, next to its output.wav.
 OUTPUT_TEXT = "output_text.txt"
+#: The agent's turns read from the model's text channel (BOS frame .. EOS frame, seconds), next to its output.wav.
+OUTPUT_TURNS = "output_turns.json"
 
 
 @dataclass
@@ -48,10 +59,20 @@ class EvalConfig:
     max_conversations: int = help_field("evaluate the cases of at most this many conversations (0 = all)", 0)
     device: str = help_field("torch device for the model (cpu, cuda, cuda:1)", "cpu")
     generate_kwargs: dict = help_field("extra keyword arguments for duplexgen.training.infer.generate", {})
+    decoding: dict = help_field("DecodeConfig fields: bos_threshold, eos_threshold, threshold_mode (frame|cumulative), "
+                                "text_temperature, audio_temperature, audio_top_k, seed ({} = NeMo's greedy decoding)", {})
+    reference_codec: Optional[str] = help_field("with --reference: pass the reference output through this codec .nemo "
+                                                "(encode + decode) before scoring", None)
 
     def __post_init__(self) -> None:
         if self.max_conversations < 0:
             raise ValueError("eval.max_conversations must be >= 0")
+        if self.decoding:
+            from duplexgen.training.model import DecodeConfig
+
+            DecodeConfig(**self.decoding)  # unknown keys or bad values fail here, naming the field
+        if self.reference_codec and not Path(self.reference_codec).exists():
+            raise ValueError(f"eval.reference_codec: no such file {self.reference_codec}")
 
 
 def load_generator(checkpoint_dir: str, cfg: EvalConfig) -> Callable[[np.ndarray], dict[str, Any]]:
@@ -63,6 +84,8 @@ def load_generator(checkpoint_dir: str, cfg: EvalConfig) -> Callable[[np.ndarray
     model = infer.load_model(checkpoint_dir, device=cfg.device)
     params = inspect.signature(infer.generate).parameters
     kwargs = {k: v for k, v in cfg.generate_kwargs.items() if k in params or any(p.kind == p.VAR_KEYWORD for p in params.values())}
+    if cfg.decoding:
+        kwargs["decoding"] = dict(cfg.decoding)
 
     def run(user_16k: np.ndarray) -> dict[str, Any]:
         x = torch.from_numpy(np.ascontiguousarray(user_16k, dtype=np.float32))[None]
@@ -72,9 +95,63 @@ def load_generator(checkpoint_dir: str, cfg: EvalConfig) -> Callable[[np.ndarray
         if out.get("agent_audio_lens") is not None:
             audio = audio[: int(out["agent_audio_lens"][0])]
         text = out.get("text", "")
-        return {"agent_audio": audio.astype(np.float32), "text": text[0] if isinstance(text, (list, tuple)) else str(text)}
+        turns = out.get("agent_intervals")
+        return {"agent_audio": audio.astype(np.float32), "text": text[0] if isinstance(text, (list, tuple)) else str(text),
+                "turns": [list(t) for t in turns[0]] if turns is not None else None}
 
     return run
+
+
+def reference_turns(labels: dict[str, Any]) -> list[list[float]]:
+    """The reference agent's turns as its text channel marks them (NeMo's rule): BOS frame round(start / 80 ms)
+    to EOS frame round(end / 80 ms), in case seconds."""
+    from duplexgen.core.timing import FRAME_S, frame_of
+
+    return [[round(frame_of(a["start"]) * FRAME_S, 4), round(frame_of(a["end"]) * FRAME_S, 4)]
+            for a in labels["reference"]["agent"]]
+
+
+def score_text_channel(out_dir: Path, turns: dict[str, list], cfg: EvalConfig) -> dict[str, Any]:
+    """Every case scored with the agent's activity = its text-channel turns (``turns``: case name -> intervals),
+    through the same per-case functions as the VAD scores; the task summaries plus the per-case results."""
+    from duplexgen.core.evalset import list_case_dirs, read_labels
+    from duplexgen.training.eval.fdbench import score_case, summarize
+
+    per_case = []
+    for folder in list_case_dirs(out_dir):
+        name = f"{folder.parent.name}/{folder.name}"
+        if name not in turns:
+            continue
+        labels = read_labels(folder)
+        intervals = [tuple(t) for t in turns[name]]
+        per_case.append({"case": name, "task": labels["task"], "turns": turns[name],
+                         "result": score_case(labels, intervals, cfg.score)})
+    return {**summarize(per_case), "cases": len(per_case), "per_case": per_case}
+
+
+def through_codec(out_dir: Path, codec_path: str) -> int:
+    """Replace every case's output.wav by itself encoded and decoded by the codec (resampled to its rate and back)."""
+    import soundfile as sf
+    import torch
+    from nemo.collections.tts.models import AudioCodecModel
+
+    from duplexgen.core.audio import resample
+    from duplexgen.core.evalset import list_case_dirs
+
+    codec = AudioCodecModel.restore_from(codec_path, map_location="cpu").float().eval()
+    rate, n = int(codec.sample_rate), 0
+    for folder in list_case_dirs(out_dir):
+        path = folder / OUTPUT_WAV
+        audio, sr = sf.read(str(path), dtype="float32", always_2d=False)
+        x = resample(audio, sr, rate)
+        with torch.no_grad():
+            t = torch.from_numpy(np.ascontiguousarray(x))[None]
+            codes, codes_len = codec.encode(audio=t, audio_len=torch.tensor([t.shape[1]]))
+            y, y_len = codec.decode(tokens=codes, tokens_len=codes_len)
+        y = resample(y[0, : int(y_len[0])].numpy(), rate, sr)
+        write_wav(path, time_aligned(y, len(audio) / sr, sr), sr)
+        n += 1
+    return n
 
 
 def time_aligned(audio: np.ndarray, duration_s: float, sample_rate: int) -> np.ndarray:
@@ -95,6 +172,7 @@ def run_eval(checkpoint_dir: Optional[str], shard_dir: str, out_dir: str, cfg: O
     generator = None if reference else load_generator(str(checkpoint_dir), cfg)
     hyps: list[str] = []
     refs: list[str] = []
+    turns: dict[str, list] = {}
     t0 = time.perf_counter()
 
     def run_model(spec: CaseSpec, audio: CaseAudio, folder: Path) -> None:
@@ -102,6 +180,9 @@ def run_eval(checkpoint_dir: Optional[str], shard_dir: str, out_dir: str, cfg: O
         write_wav(folder / OUTPUT_WAV, time_aligned(np.clip(g["agent_audio"], -1, 1), spec.labels["duration_s"], AGENT_SAMPLE_RATE),
                   AGENT_SAMPLE_RATE)
         (folder / OUTPUT_TEXT).write_text(g["text"] + "\n")
+        if g.get("turns") is not None:
+            write_json(folder / OUTPUT_TURNS, g["turns"])
+            turns[f"{folder.parent.name}/{folder.name}"] = g["turns"]
         hyps.append(g["text"])
         refs.append(" ".join(a["text"] for a in spec.labels["reference"]["agent"]))
 
@@ -110,10 +191,21 @@ def run_eval(checkpoint_dir: Optional[str], shard_dir: str, out_dir: str, cfg: O
     if not manifest["cases"]:
         raise RuntimeError(f"no evaluation cases in {shard_dir}: {manifest['skipped'] or 'no turns, barge-ins or backchannels'}")
     generation_s = round(time.perf_counter() - t0, 2)
+    if reference:
+        from duplexgen.core.evalset import list_case_dirs, read_labels
+
+        turns = {f"{f.parent.name}/{f.name}": reference_turns(read_labels(f)) for f in list_case_dirs(Path(out_dir))}
+        if cfg.reference_codec:
+            through_codec(Path(out_dir), cfg.reference_codec)
     result = score_dir(out_dir, cfg.score, report=False)
     result.update({"mode": "reference" if reference else "model", "checkpoint": None if reference else str(checkpoint_dir),
                    "shard_dir": str(shard_dir), "input_sample_rate": INPUT_SAMPLE_RATE, "generation_s": generation_s,
-                   "text": {"bleu": bleu(hyps, refs) if hyps else None, "n": len(hyps)}})
+                   "text": {"bleu": bleu(hyps, refs) if hyps else None, "n": len(hyps)},
+                   "agent_activity": "VAD on output.wav (top level); text-channel BOS..EOS turns under text_channel"})
+    if turns:
+        result["text_channel"] = score_text_channel(Path(out_dir), turns, cfg)
+    if reference and cfg.reference_codec:
+        result["reference_codec"] = cfg.reference_codec
     from duplexgen.training.eval.report import write_fdbench_report
 
     result["report"] = str(write_fdbench_report(result, Path(out_dir), examples=cfg.score.examples))
@@ -126,10 +218,25 @@ def format_result(result: dict[str, Any]) -> str:
     from duplexgen.training.eval.fdbench import format_scores
 
     head = f"{result['mode']} evaluation" + (f" of {result['checkpoint']}" if result.get("checkpoint") else "")
-    lines = [head, format_scores(result)]
+    if result.get("reference_codec"):
+        head += f" (reference output through {result['reference_codec']})"
+    lines = [head, "agent activity from VAD on output.wav:", format_scores(result)]
+    if "text_channel" in result:
+        tc = result["text_channel"]
+        tt, ui, bc = tc["turn_taking"], tc["interruption"], tc["backchannel"]
+
+        def f(x):
+            return "n/a" if x is None else f"{x:.3f}"
+
+        lines += ["agent activity from the text channel (BOS..EOS turns):",
+                  f"  turn-taking       TOR {f(tt['tor'])} (n={tt['cases']}), latency mean {f(tt['latency_mean_s'])} s",
+                  f"  interruption      success {f(ui['success_rate'])} (n={ui['cases']}, speaking at onset {ui['speaking_at_onset']}), "
+                  f"stop latency {f(ui['stop_latency_mean_s'])} s, TOR {f(ui['tor'])}",
+                  f"  backchannel       TOR {f(bc['tor'])} (n={bc['cases']}, {bc['scored']} scored, lower is better)"]
     if result.get("text", {}).get("bleu") is not None:
         lines.append(f"  text BLEU (agent text channel vs reference) {result['text']['bleu']:.2f} over {result['text']['n']} cases")
     return "\n".join(lines)
 
 
-__all__ = ["EvalConfig", "run_eval", "format_result", "load_generator", "time_aligned", "OUTPUT_TEXT"]
+__all__ = ["EvalConfig", "run_eval", "format_result", "load_generator", "time_aligned", "OUTPUT_TEXT", "OUTPUT_TURNS",
+           "reference_turns", "score_text_channel", "through_codec"]
