@@ -7,7 +7,7 @@ from the profile; backchannel onsets after the agent word) and prints a Markdown
 
 Run (from the repo root's parent, with the package importable as ``duplexgen``)::
 
-    python benchmarks/timing_natural.py --n 1000 --work /tmp/timing_natural
+    python benchmarks/timing_natural.py --n 1000 --work out/timing_natural
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ HERE = Path(__file__).resolve().parent
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=1000, help="conversations")
-    ap.add_argument("--work", default="/tmp/timing_natural", help="scratch folder for rows and shards")
+    ap.add_argument("--work", default="out/timing_natural", help="scratch folder for rows and shards")
     ap.add_argument("--out", default=str(HERE), help="where the JSON and PNG go")
     ap.add_argument("--paper", action="store_true", help="also generate and audit the same rows with paper timing (side by side)")
     args = ap.parse_args()

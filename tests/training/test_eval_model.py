@@ -10,12 +10,11 @@ import pytest
 import soundfile as sf
 import torch
 
-infer = pytest.importorskip("duplexgen.training.infer")
-train = pytest.importorskip("duplexgen.training.train")
-from duplexgen.core.evalset import read_labels  # noqa: E402
-from duplexgen.training.config import load_train_config  # noqa: E402
-from duplexgen.training.eval import EvalConfig, ScoreConfig, format_result, run_eval, score_dir  # noqa: E402
-from duplexgen.training.eval.run import OUTPUT_TEXT, OUTPUT_TURNS  # noqa: E402
+from duplexgen.core.evalset import read_labels
+from duplexgen.training import infer, train
+from duplexgen.training.config import load_train_config
+from duplexgen.training.eval import EvalConfig, ScoreConfig, format_result, run_eval, score_dir
+from duplexgen.training.eval.run import OUTPUT_TEXT, OUTPUT_TURNS
 
 
 @pytest.fixture(scope="module")
