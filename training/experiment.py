@@ -61,8 +61,10 @@ class AblationConfig:
     alpaca_path: str = help_field("Alpaca JSON rows {instruction, input, output}", str(SHARED_DATA / "alpaca" / "alpaca_samples_hf500.json"))
     ultrachat_path: str = help_field("UltraChat JSONL rows {messages}", str(SHARED_DATA / "ultrachat" / "ultrachat_small.head50.jsonl"))
     seed: int = help_field("seed of the row split, the generation, the codec and the model", 1234)
-    eval_alpaca_rows: int = help_field("Alpaca rows held out for evaluation", 140)
-    eval_ultrachat_rows: int = help_field("UltraChat rows held out for evaluation (multi-turn conversations)", 10)
+    # The evaluation set must keep >= 150 conversations after rejects: a run holding out 140 + 10 rows kept 142
+    # (3 Alpaca rows are code, 5 of 10 UltraChat rows have a user turn over normalize.max_turn_chars).
+    eval_alpaca_rows: int = help_field("Alpaca rows held out for evaluation", 155)
+    eval_ultrachat_rows: int = help_field("UltraChat rows held out for evaluation (multi-turn conversations)", 15)
     val_alpaca_rows: int = help_field("Alpaca rows held out for the validation loss", 30)
     max_train_rows: int = help_field("use at most this many training rows per source (0 = every row not held out)", 0)
     train_renders: int = help_field("renders of every training row (different seeds: voices, gaps, barge-in points)", 3)
