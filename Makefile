@@ -40,7 +40,7 @@ browser:
 	  else echo "no chromium and no apt-get: the browser test will be skipped (it fails under CI=true)"; fi; }
 
 test: install browser
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q --durations=15
 
 clean:
 	rm -rf out .pytest_cache

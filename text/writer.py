@@ -23,18 +23,25 @@ from typing import Any, Optional, Union
 from duplexgen.core.records import AGENT, USER, Conversation, RejectError, Turn
 from duplexgen.text.client import ChatClient, LLMError, build_client
 from duplexgen.text.config import LLMConfig
-from duplexgen.text.normalize import normalize_for_speech
+from duplexgen.text.normalize import NormalizeConfig, normalize_for_speech
 from duplexgen.text.prompts import load_prompt
 
 #: The start of the dialog JSON, given to a local model as the beginning of its reply.
 DIALOG_PREFILL = '{"turns": [{"speaker": "user", "text": "'
 
 
-def spoken_answer(text: str) -> str:
-    """A model reply as a speakable answer: markdown and lists gone, a cut-off last sentence dropped."""
+def spoken_answer(text: str, cfg: Optional[NormalizeConfig] = None) -> str:
+    """A model reply as a speakable answer: markdown and lists gone, a cut-off last sentence dropped;
+    ``cfg`` is the source's normalization (default: NormalizeConfig())."""
     text = re.sub(r"^\s*(assistant|agent|answer)\s*:\s*", "", text.strip(), flags=re.I)
-    spoken, _ = normalize_for_speech(text)
+    spoken, _ = normalize_for_speech(text, cfg)
     return drop_repeated_sentences(drop_unfinished_sentence(spoken))
+
+
+def source_normalize_config(conv: Conversation) -> NormalizeConfig:
+    """The normalization of the conversation's source (``sources[].options.normalize``, carried in
+    ``conv.meta`` by ``apply_options``): LLM text is made speakable by the same rules as the source's own text."""
+    return NormalizeConfig.from_options(conv.meta.get("normalize_options"))
 
 
 def drop_repeated_sentences(text: str) -> str:
@@ -176,7 +183,7 @@ class LLMStage:
                 try:
                     if isinstance(r, LLMError):
                         raise r
-                    c.turns[k].text = spoken_answer(r)
+                    c.turns[k].text = spoken_answer(r, source_normalize_config(c))
                     if not c.turns[k].text:
                         raise RejectError("empty after cleanup", code="llm.no-answer", stage="llm")
                 except RejectError as e:
@@ -217,7 +224,7 @@ class LLMStage:
                     if isinstance(r, LLMError):
                         raise r
                     line = re.sub(r"^\s*(person|user|me)\s*:\s*", "", r.strip(), flags=re.I).split("\n")[0].strip(" \"'")
-                    c.turns += [Turn(USER, first_sentences(spoken_answer(line), 2)), Turn(AGENT, "")]
+                    c.turns += [Turn(USER, first_sentences(spoken_answer(line, source_normalize_config(c)), 2)), Turn(AGENT, "")]
                 except RejectError as e:
                     failed[id(c)] = f"user line {k + 1}: {e.reason}"
             # The agent's lines are ordinary answers with the dialog so far as context.
@@ -261,7 +268,7 @@ class LLMStage:
                 try:
                     turns = parse_dialog(r, int(c.meta["llm"].get("exchanges", 4)))
                     for t in turns:
-                        t.text, _ = normalize_for_speech(t.text)
+                        t.text, _ = normalize_for_speech(t.text, source_normalize_config(c))
                 except (ValueError, RejectError) as e:
                     reasons[i] = str(getattr(e, "reason", e))
                     still.append((c, i))

@@ -326,3 +326,15 @@ def test_stage_dialog_turn_by_turn_mode(server, tmp_path):
     assert len(server.requests) == 8
     later = [r for r in server.requests if "Person:" in r["messages"][-1]["content"]]
     assert len(later) == 2 and "Assistant: Here is my answer" in later[0]["messages"][-1]["content"]
+
+
+def test_stage_normalizes_llm_text_with_the_sources_options(server, tmp_path):
+    """LLM answers follow ``sources[].options.normalize`` like the source's own text (carried in
+    ``conv.meta['normalize_options']``); without options they get the defaults."""
+    def conv(cid, meta):
+        return Conversation(cid, "asr_qa", "asr_qa", "0", 1, [Turn("user", f"question {cid}"), Turn("agent", "")],
+                            meta={"llm": {"task": "answer"}, **meta})
+
+    out = _stage(server, tmp_path).process_batch([conv("a", {}), conv("b", {"normalize_options": {"numbers": "off"}})])
+    assert "two parts" in out[0].turns[1].text  # default: numbers read out
+    assert "2 parts" in out[1].turns[1].text and "two" not in out[1].turns[1].text  # the source said numbers: off
