@@ -63,12 +63,18 @@ def two_node_cluster(tmp_path: Path):
             time.sleep(1)
         yield address, env
     finally:
-        for p in procs:
+        # Worker node first, then the head. A node whose peer is already gone can spend its whole grace period
+        # trying to reach it (CI measured 60 s of teardown with 30 s each); the cluster is disposable, so a
+        # short grace and then SIGKILL to each node's process group.
+        for p in reversed(procs):
             try:
                 os.killpg(p.pid, signal.SIGTERM)
-                p.wait(timeout=30)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
+                p.wait(timeout=30)
+            except ProcessLookupError:
+                pass
 
 
 def test_generate_spreads_over_two_nodes(two_node_cluster, tmp_path: Path):
