@@ -28,7 +28,7 @@ Example::
 
     duplexgen bench --out out/bench                 # the full bench (~6-10 min on 2 cores)
     duplexgen bench --tiny --only efficiency,stages # a smoke run (CI)
-    res = run_bench(BenchConfig(tiny=True, out="/tmp/b"))
+    res = run_bench(BenchConfig(tiny=True, out="out/bench"))
     res["efficiency"]["headline"]["pipeline_overhead_vs_espeak"]
 """
 
