@@ -18,7 +18,7 @@ Example::
 
     cfg = load_codec_set_config("codec_set_demo", ["output_dir=out/codec_set", "num_utterances=40"])
     summary = generate_codec_set(cfg)     # out/codec_set/{train,heldout}/cuts.000000.jsonl.gz + recording.000000.tar
-    # or: duplexgen generate-codec-set codec_set_demo num_utterances=40 output_dir=/tmp/codec_set
+    # or: duplexgen generate-codec-set codec_set_demo num_utterances=40 output_dir=out/codec_set
 """
 
 from __future__ import annotations

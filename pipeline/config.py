@@ -5,7 +5,7 @@ checks itself in ``__post_init__`` with an error that names the key to fix.
 
 Example::
 
-    cfg = load_generate_config("demo", ["output_dir=/tmp/out", "sources.0.max_rows=4"])
+    cfg = load_generate_config("demo", ["output_dir=out/demo", "sources.0.max_rows=4"])
 """
 
 from __future__ import annotations

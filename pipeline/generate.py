@@ -220,7 +220,7 @@ def build_dataset(cfg: GenerateConfig, tasks: list[ChunkTask], plan: Optional[li
 def quiet_ray_data() -> None:
     """Turn off Ray Data's progress bars, progress log lines and end-of-run stats: ``JobProgress`` shows the job
     instead, and on 2 cores they cost about half of the pipeline's marginal CPU on Ray (driver and workers;
-    16 vs 160 rows, twice each: 5.8-6.5 CPU s per 144 rows with them, 2.4-3.4 without; /work/notes/19-perf.md)."""
+    16 vs 160 rows, twice each: 5.8-6.5 CPU s per 144 rows with them, 2.4-3.4 without; BENCHMARKS.md)."""
     from ray.data import DataContext
 
     ctx = DataContext.get_current()
