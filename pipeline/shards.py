@@ -159,7 +159,7 @@ def to_lhotse(cut: ShardCut):
 
 def flac_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
     """16-bit FLAC at libsndfile's default compression (level 5): as fast as levels 0-4 here and the smallest of
-    them (measured in /work/notes/19-perf.md), and the bytes lhotse's writer makes."""
+    them (measured for BENCHMARKS.md), and the bytes lhotse's writer makes."""
     import soundfile as sf
 
     buf = io.BytesIO()

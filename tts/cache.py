@@ -3,13 +3,13 @@
 The key is the sha256 of (backend, backend params, voice key, text, render params); the value is one
 file holding a JSON header (sample rate, sample count, meta: words, timing source, ...) and the raw
 little-endian int16 samples. (It was an ``.npz``: a zip archive per turn cost ~0.33 ms to write and to
-read, the raw file 0.13 / 0.04 ms; measured in /work/notes/19-perf.md.) Files are written to a temp name
+read, the raw file 0.13 / 0.04 ms; measured for BENCHMARKS.md.) Files are written to a temp name
 and renamed, so a crash never leaves a half file that a rerun would trust, and two workers writing the
 same key both leave a complete file; a file whose length does not match its header is a miss.
 
 Example::
 
-    cache = RenderCache("/tmp/out/cache/tts")
+    cache = RenderCache("out/cache/tts")
     key = cache.key("espeak", "espeak-ng/0.2.4", voice.key(), "Hello.", {"sr": 16000})
     cache.get(key) or cache.put(key, audio_int16, 16000, {"words": [...]})
 """
