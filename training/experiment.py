@@ -76,7 +76,7 @@ class AblationConfig:
     codec_steps: int = help_field("codec training steps (codec_tiny_cpu, 2 CPU workers)", 1500)
     codec_gate: float = help_field("reference agent stream through the codec: turn-taking and barge-in must reach this", 0.9)
     train_config: str = help_field("train config of the arms (a shipped name or YAML path)", "ablation_small")
-    train_steps: int = help_field("optimizer steps of each trained arm", 1200)
+    train_steps: int = help_field("optimizer steps of each trained arm", 600)
     train_overrides: list = help_field("extra key=value overrides of the arms' train config", [])
     decoding: dict = help_field("decoding of every arm (DecodeConfig): thresholds on BOS/EOS vs pad, sampled codes",
                                 {"bos_threshold": 0.5, "eos_threshold": 0.5, "threshold_mode": "cumulative",
@@ -290,7 +290,12 @@ class Experiment:
                "reference_through_codec_turn_taking": gate["turn_taking"]["tor"],
                "reference_through_codec_barge_in": gate["interruption"]["success_rate"],
                "reference_through_codec_events": {"turn_taking": gate["turn_taking"]["cases"],
-                                                  "barge_in": gate["interruption"]["speaking_at_onset"]}}
+                                                  "barge_in": gate["interruption"]["speaking_at_onset"]},
+               "encoder_lookahead": after["encoder_lookahead"]}
+        if after["encoder_lookahead"]["leaks_onset"]:
+            (self.out / "stages" / "codec_failed.json").write_text(json.dumps(res, indent=1))
+            raise RuntimeError(f"the codec's encoder reads {after['encoder_lookahead']} past its frame: the model would "
+                               "read the agent's onset from its own speech channel before its BOS; use a per-frame encoder")
         rates = {"turn_taking": res["reference_through_codec_turn_taking"], "barge_in": res["reference_through_codec_barge_in"]}
         bad = [k for k, v in rates.items() if (v or 0) < cfg.codec_gate]
         if bad:

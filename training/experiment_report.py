@@ -74,7 +74,7 @@ def results_json(results: dict[str, Any]) -> dict[str, Any]:
         "train_conversations": st["data"]["train_conversations"],
         "eval_conversations": st["data"]["eval_conversations"],
         "codec": {k: codec[k] for k in ("entropy_bits_per_codebook", "distinct_share_per_codebook", "reference_through_codec_turn_taking",
-                                        "reference_through_codec_barge_in", "reference_through_codec_events")},
+                                        "reference_through_codec_barge_in", "reference_through_codec_events", "encoder_lookahead")},
         "model_parameters": st["untrained"].get("parameters"),
         "training": {arm: {k: st[f"train_{arm}"][k] for k in ("steps", "first_loss", "last_loss", "val_first", "val_last", "val_best")}
                      for arm in ("no_bargein_aug", "bargein_aug")},
@@ -156,7 +156,9 @@ def markdown(res: dict[str, Any], reading: str, pngs: list[str], report_dir: Pat
     lines += ["### Codec gate", "",
               f"Reference agent stream through the trained tiny codec, Silero VAD: turn-taking "
               f"{_pct(c['reference_through_codec_turn_taking'])}, barge-in {_pct(c['reference_through_codec_barge_in'])} "
-              f"(events {c['reference_through_codec_events']}). Code entropy per codebook (bits, max log2 200 = 7.64): "
+              f"(events {c['reference_through_codec_events']}). Encoder lookahead past its own frame: "
+              f"{c['encoder_lookahead']['samples']} samples ({c['encoder_lookahead']['ms']} ms; the agent's onset reaches the model "
+              f"before its BOS: {'yes' if c['encoder_lookahead']['leaks_onset'] else 'no'}). Code entropy per codebook (bits, max log2 200 = 7.64): "
               f"{c['entropy_bits_per_codebook']}; share of distinct codes: {c['distinct_share_per_codebook']}.", "",
               "### Targets (from the issue; reported, never tuned for)", ""]
     lines += [f"- {k}: {'met' if v else 'NOT met'}" for k, v in res["targets_met"].items()]

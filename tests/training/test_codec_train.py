@@ -80,6 +80,26 @@ def test_the_shipped_tiny_codecs_do_not_collapse(where, codec_set):
         assert set(sp[k].tolist()) - set(si[k].tolist()), f"codebook {k}: speech only uses silence's codes"
 
 
+@pytest.mark.parametrize("where", ["codec_tiny_cpu", "tiny_cpu"])
+def test_the_shipped_tiny_codecs_do_not_show_the_agent_onset_before_its_bos(where):
+    """The last code the duplex model reads before a turn's BOS must not carry that turn's first sample. The old
+    encoder (3-frame convolutions) read 6.5 frames ahead: teacher-forced the model keyed BOS on its own speech
+    channel (p 0.96 at the BOS frame), free-running it never spoke. The measure itself must see that encoder leak."""
+    from nemo.collections.tts.models import AudioCodecModel
+
+    from duplexgen.training.codec.evaluate import encoder_lookahead
+    from duplexgen.training.config import codec_model_config, load_train_config
+
+    block = TINY_CODEC if where == "codec_tiny_cpu" else dict(load_train_config("tiny_cpu", []).model.audio_codec)
+    torch.manual_seed(0)
+    la = encoder_lookahead(AudioCodecModel(codec_model_config(block)).eval())
+    assert not la["leaks_onset"] and 0 <= la["samples"] < 1764 / 2, la
+    wide = json.loads(json.dumps(block))
+    wide["audio_encoder"]["kernel_size"] = 3
+    la3 = encoder_lookahead(AudioCodecModel(codec_model_config(wide)).eval())
+    assert la3["leaks_onset"] and la3["samples"] > 1764, la3
+
+
 def test_segment_stream_resumes_exactly(codec_set):
     import itertools
 

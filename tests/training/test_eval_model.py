@@ -64,6 +64,25 @@ def test_eval_runs_the_model_on_the_cases_and_scores_them_like_any_model(tiny_ch
     assert json.loads((case / OUTPUT_TURNS).read_text()) == [list(t) for t in g["agent_intervals"][0]]
 
 
+def test_batched_cases_get_the_turns_and_text_of_one_at_a_time(tiny_checkpoint, tiny_shards, tmp_path):
+    """Cases of different lengths run right-padded in one batch: each keeps its own turns, text and audio."""
+    dec = {"bos_threshold": 5e-4, "eos_threshold": 2e-4, "threshold_mode": "cumulative"}  # turns mid-case
+    runs = {n: run_eval(str(tiny_checkpoint), str(tiny_shards), str(tmp_path / f"b{n}"),
+                        EvalConfig(max_conversations=4, batch_cases=n, score=ScoreConfig(vad="energy"), decoding=dec))
+            for n in (1, 4)}
+    one, four = ({c["case"]: c for c in runs[n]["text_channel"]["per_case"]} for n in (1, 4))
+    assert len(one) == 4 and one.keys() == four.keys()
+    durations = {read_labels(tmp_path / "b1" / name)["duration_s"] for name in one}
+    assert len(durations) > 1  # the batch really is padded
+    assert any(c["turns"] for c in one.values())  # and the threshold makes turns to compare
+    for name in one:
+        assert one[name]["turns"] == four[name]["turns"], name
+        assert (tmp_path / "b1" / name / OUTPUT_TEXT).read_text() == (tmp_path / "b4" / name / OUTPUT_TEXT).read_text()
+        a, _ = sf.read(str(tmp_path / "b1" / name / "output.wav"), dtype="float32")
+        b, _ = sf.read(str(tmp_path / "b4" / name / "output.wav"), dtype="float32")
+        np.testing.assert_allclose(a, b, atol=1e-3)
+
+
 def test_eval_text_channel_with_thresholds(tiny_checkpoint, tiny_shards, tmp_path):
     """A threshold of 1e-9 on the cumulative BOS probability starts a turn at the first frame of every case, so the
     text channel shows the agent talking over the user's turn end (greedy decoding of this untrained model is silent)."""

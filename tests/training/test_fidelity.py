@@ -30,16 +30,9 @@ ROLES = {"input_roles": ["user", "User"], "output_roles": ["agent", "Assistant"]
 
 
 @pytest.fixture(scope="module")
-def tiny_cfg(tiny_shards):
-    return load_train_config("tiny_cpu", [f"train_shards=[{tiny_shards}]", "batch_duration=10"])
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tiny_cfg):
-    from duplexgen.training.model import SALMDuplex
-
-    torch.manual_seed(0)
-    return SALMDuplex(tiny_cfg.model).eval()
+def tiny_model(tiny_model):
+    """The shared tiny model in eval mode (logits compared with NeMo's)."""
+    return tiny_model.eval()
 
 
 @pytest.fixture(scope="module")

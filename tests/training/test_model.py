@@ -16,19 +16,6 @@ pytestmark = pytest.mark.skipif(find_smollm2_gguf() is None, reason="needs the l
 
 
 @pytest.fixture(scope="module")
-def tiny_cfg(tiny_shards):
-    return load_train_config("tiny_cpu", [f"train_shards=[{tiny_shards}]", "batch_duration=10"])
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tiny_cfg):
-    from duplexgen.training.model import SALMDuplex
-
-    torch.manual_seed(0)
-    return SALMDuplex(tiny_cfg.model)
-
-
-@pytest.fixture(scope="module")
 def one_batch(tiny_cfg, tiny_model):
     from duplexgen.training.data import BatchStream
 

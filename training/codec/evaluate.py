@@ -7,6 +7,8 @@ is trimmed to the input length) and is scored against the original:
   FFT, hop 256 at 22,050 Hz; the same definition for every codec, independent of its training loss);
 - ``si_sdr``: scale-invariant SDR in dB (``torchmetrics``);
 - ``stoi`` (``pystoi``) and ``pesq`` wide-band at 16 kHz (``pesq``), when those packages are installed;
+- ``encoder_lookahead``: how far past its own frame the encoder reads, and whether a duplex model could
+  read the agent's onset from its own speech channel before its turn's BOS (see ``encoder_lookahead``);
 - ``asr_wer`` when an ASR engine is given: word error rate of the decoded audio's transcript against
   the utterance text (``pocketsphinx`` offline, or a NeMo ASR ``.nemo``), next to the WER of the
   original audio (``asr_wer_original``: what the recogniser itself gets wrong).
@@ -116,6 +118,44 @@ def codec_info(codec) -> dict[str, Any]:
             "codebook_size": size, "bitrate_kbps": round(k * math.log2(size) * fps / 1000, 3)}
 
 
+@torch.no_grad()
+def encoder_lookahead(codec, frames: int = 48, seed: int = 0) -> dict[str, Any]:
+    """How far past the end of its own frame the codec's encoder reads, measured, not derived from the config.
+
+    The duplex model's speech channel is one frame behind its text channel, and NeMo's dataset puts a turn's
+    BOS at the frame nearest the agent's onset (``compute_num_frames`` rounds), so the last code the model reads
+    before it must emit BOS belongs to frame ``round(onset) - 2``. A code that reads more than half a frame past
+    its own end can already carry the agent's onset then: teacher forcing lets the model key BOS on its own
+    speech channel, and free-running (where it makes those codes itself) it never starts a turn. ``leaks_onset``
+    says so. Measured on the pre-quantization encoder output of the middle frame of ``frames`` frames of noise:
+    the last sample whose change still changes that frame (binary search)."""
+    hop = int(codec.samples_per_frame)
+    n, j = frames * hop, frames // 2
+    g = torch.Generator().manual_seed(seed)
+    dev = next(codec.parameters()).device
+    x, y = (torch.randn(1, n, generator=g).to(dev) * 0.1 for _ in range(2))
+    lens = torch.tensor([n], device=dev)
+    encoder = codec.audio_encoder
+    ref = encoder(audio=x, audio_len=lens)[0][0, :, j]
+
+    def reads(q: int) -> bool:  # does frame j change when every sample from q on changes?
+        z = x.clone()
+        z[:, q:] = y[:, q:]
+        return not torch.equal(encoder(audio=z, audio_len=lens)[0][0, :, j], ref)
+
+    lo, hi = j * hop, n - 1
+    if reads(hi):
+        samples = None  # reads to the end of the probe: frames // 2 frames or more
+    else:
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (mid, hi) if reads(mid) else (lo, mid)
+        samples = lo - (j + 1) * hop + 1
+    leaks = samples is None or samples >= hop / 2
+    return {"samples": samples, "frames": None if samples is None else round(samples / hop, 3),
+            "ms": None if samples is None else round(1000 * samples / int(codec.sample_rate), 1), "leaks_onset": leaks}
+
+
 def code_usage(codes: list[np.ndarray], codebook_size: int) -> dict[str, list]:
     """How a codec uses its codebooks over a set of utterances (each codes [K, T]): per codebook, the entropy of
     the code histogram in bits (log2(codebook_size) = every code equally often; 0 = one code for everything, a
@@ -214,6 +254,7 @@ def evaluate_codecs(codecs: dict[str, Any], cfg: EvalConfig) -> dict[str, Any]:
             **codec_info(codec),
             "metrics": {k: round(float(np.mean(v)), 4) for k, v in per.items() if v},
             "code_usage": code_usage(all_codes, int(codec.codebook_size)),
+            "encoder_lookahead": encoder_lookahead(codec),
         }
         del codec
     results["utterances"] = len(utts)

@@ -57,6 +57,8 @@ class EvalConfig:
     cases: CaseConfig = field(default_factory=CaseConfig, metadata={"help": "how scripted events become cases"})
     score: ScoreConfig = field(default_factory=ScoreConfig, metadata={"help": "how output.wav is scored"})
     max_conversations: int = help_field("evaluate the cases of at most this many conversations (0 = all)", 0)
+    batch_cases: int = help_field("cases run through the model together (similar lengths, right-padded; 1 = one at a "
+                                  "time). Greedy and threshold decoding give each case the same turns either way", 16)
     device: str = help_field("torch device for the model (cpu, cuda, cuda:1)", "cpu")
     generate_kwargs: dict = help_field("extra keyword arguments for duplexgen.training.infer.generate", {})
     decoding: dict = help_field("DecodeConfig fields: bos_threshold, eos_threshold, threshold_mode (frame|cumulative), "
@@ -67,6 +69,8 @@ class EvalConfig:
     def __post_init__(self) -> None:
         if self.max_conversations < 0:
             raise ValueError("eval.max_conversations must be >= 0")
+        if self.batch_cases < 1:
+            raise ValueError(f"eval.batch_cases must be >= 1, got {self.batch_cases}")
         if self.decoding:
             from duplexgen.training.model import DecodeConfig
 
@@ -75,8 +79,10 @@ class EvalConfig:
             raise ValueError(f"eval.reference_codec: no such file {self.reference_codec}")
 
 
-def load_generator(checkpoint_dir: str, cfg: EvalConfig) -> Callable[[np.ndarray], dict[str, Any]]:
-    """A function user audio (16 kHz numpy) -> {"agent_audio": np 22,050 Hz, "text": str} from a checkpoint."""
+def load_generator(checkpoint_dir: str, cfg: EvalConfig) -> Callable[[list[np.ndarray]], list[dict[str, Any]]]:
+    """A function [user audio (16 kHz numpy), ...] -> [{"agent_audio": np 22,050 Hz, "text": str, "turns": [[s, e], ...]}, ...]
+    from a checkpoint: one right-padded batch through the frame-synchronous inference (the model is causal, so a
+    stream's frames never see its batch mates' padding; each output is cut to its own length)."""
     import torch
 
     from duplexgen.training import infer
@@ -87,17 +93,22 @@ def load_generator(checkpoint_dir: str, cfg: EvalConfig) -> Callable[[np.ndarray
     if cfg.decoding:
         kwargs["decoding"] = dict(cfg.decoding)
 
-    def run(user_16k: np.ndarray) -> dict[str, Any]:
-        x = torch.from_numpy(np.ascontiguousarray(user_16k, dtype=np.float32))[None]
+    def run(users_16k: list[np.ndarray]) -> list[dict[str, Any]]:
+        lens = torch.tensor([len(u) for u in users_16k])
+        x = torch.zeros(len(users_16k), int(lens.max()), dtype=torch.float32)
+        for i, u in enumerate(users_16k):
+            x[i, : len(u)] = torch.from_numpy(np.asarray(u, dtype=np.float32))
         with torch.no_grad():
-            out = infer.generate(model, x, **kwargs)
-        audio = out["agent_audio_22k"][0].detach().float().cpu().numpy()
-        if out.get("agent_audio_lens") is not None:
-            audio = audio[: int(out["agent_audio_lens"][0])]
-        text = out.get("text", "")
-        turns = out.get("agent_intervals")
-        return {"agent_audio": audio.astype(np.float32), "text": text[0] if isinstance(text, (list, tuple)) else str(text),
-                "turns": [list(t) for t in turns[0]] if turns is not None else None}
+            out = infer.generate(model, x, lens, **kwargs)
+        texts, turns = out.get("text", [""] * len(users_16k)), out.get("agent_intervals")
+        res = []
+        for i in range(len(users_16k)):
+            audio = out["agent_audio_22k"][i].detach().float().cpu().numpy()
+            if out.get("agent_audio_lens") is not None:
+                audio = audio[: int(out["agent_audio_lens"][i])]
+            res.append({"agent_audio": audio.astype(np.float32), "text": str(texts[i]),
+                        "turns": [list(t) for t in turns[i]] if turns is not None else None})
+        return res
 
     return run
 
@@ -175,8 +186,9 @@ def run_eval(checkpoint_dir: Optional[str], shard_dir: str, out_dir: str, cfg: O
     turns: dict[str, list] = {}
     t0 = time.perf_counter()
 
-    def run_model(spec: CaseSpec, audio: CaseAudio, folder: Path) -> None:
-        g = generator(audio.input)
+    pending: list[tuple[CaseSpec, CaseAudio, Path]] = []
+
+    def write_output(spec: CaseSpec, folder: Path, g: dict[str, Any]) -> None:
         write_wav(folder / OUTPUT_WAV, time_aligned(np.clip(g["agent_audio"], -1, 1), spec.labels["duration_s"], AGENT_SAMPLE_RATE),
                   AGENT_SAMPLE_RATE)
         (folder / OUTPUT_TEXT).write_text(g["text"] + "\n")
@@ -186,8 +198,25 @@ def run_eval(checkpoint_dir: Optional[str], shard_dir: str, out_dir: str, cfg: O
         hyps.append(g["text"])
         refs.append(" ".join(a["text"] for a in spec.labels["reference"]["agent"]))
 
+    def run_pending() -> None:
+        # Similar lengths together: a batch costs its longest case's frames.
+        pending.sort(key=lambda p: len(p[1].input))
+        for i in range(0, len(pending), cfg.batch_cases):
+            group = pending[i : i + cfg.batch_cases]
+            for (spec, _, folder), g in zip(group, generator([a.input for _, a, _ in group])):
+                write_output(spec, folder, g)
+            log.info("eval: %d / %d cases generated", min(i + cfg.batch_cases, len(pending)), len(pending))
+        pending.clear()
+
+    def run_model(spec: CaseSpec, audio: CaseAudio, folder: Path) -> None:
+        pending.append((spec, audio, folder))
+        if len(pending) >= 8 * cfg.batch_cases:  # bounded memory; lengths sorted within each window
+            run_pending()
+
     manifest = export_cases(shard_dir, out_dir, cfg.cases, reference_output=reference, max_conversations=cfg.max_conversations,
                             on_case=None if reference else run_model, created_by="duplexgen eval")
+    if pending:
+        run_pending()
     if not manifest["cases"]:
         raise RuntimeError(f"no evaluation cases in {shard_dir}: {manifest['skipped'] or 'no turns, barge-ins or backchannels'}")
     generation_s = round(time.perf_counter() - t0, 2)
