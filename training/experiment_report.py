@@ -68,7 +68,8 @@ def results_json(results: dict[str, Any]) -> dict[str, Any]:
     cpu = sum(v.get("cpu_s", 0) for v in st.values() if isinstance(v, dict))
     return {
         "experiment": "bargein-ablation",
-        "command": results.get("command", "duplexgen experiment bargein-ablation --out OUT"),
+        # The output folder is this machine's; the page names it OUT.
+        "command": results.get("command", "duplexgen experiment bargein-ablation --out OUT").replace(results.get("out") or "\0", "OUT"),
         "arms": arms,
         "train_hours": st["data"]["train_hours"],
         "train_conversations": st["data"]["train_conversations"],

@@ -62,7 +62,7 @@ def test_report_has_the_keys_the_issue_names(tmp_path):
                                   "wall_s": 10, "cpu_s": 20}
     results = {"config": {"decoding": AblationConfig.__dataclass_fields__["decoding"].default_factory(),
                           "targets": AblationConfig.__dataclass_fields__["targets"].default_factory()},
-               "stages": stages, "command": "duplexgen experiment bargein-ablation --out run"}
+               "stages": stages, "out": str(out), "command": f"duplexgen experiment bargein-ablation --out {out}"}
     report = tmp_path / "report"
     (report / "experiments").mkdir(parents=True)
     (report / "experiments" / "bargein_ablation_reading.md").write_text("The hand-written reading.")
@@ -72,6 +72,7 @@ def test_report_has_the_keys_the_issue_names(tmp_path):
         assert {"barge_in_success", "turn_taking_success", "false_alarm_rate", "events"} <= set(res["arms"][arm])
         assert res["arms"][arm]["vad"]["turn_taking_success"] == res["arms"][arm]["turn_taking_success"]
     assert res["train_hours"] == 5.2 and res["eval_conversations"] == 150
+    assert res["command"] == "duplexgen experiment bargein-ablation --out OUT"  # no machine path on the committed page
     assert res["codec"]["entropy_bits_per_codebook"] == [6.5, 6.9, 7.0, 6.4] and res["codec"]["reference_through_codec_turn_taking"] == 1.0
     assert res["targets_met"]["bargein_aug_barge_in>=0.60"] is True
     assert res["targets_met"]["bargein_aug - no_bargein_aug barge_in>=0.20"] is True
