@@ -26,7 +26,7 @@ subprocess (``duplexgen generate``, ``train-codec``, ``eval``, ``train`` ...), a
 
 Example::
 
-    duplexgen experiment bargein-ablation --out out/ablation                 # ~2 h on 2 CPU cores
+    duplexgen experiment bargein-ablation --out out/ablation                 # ~1.6 h on 2 CPU cores (EXPERIMENTS.md)
     duplexgen experiment bargein-ablation --out out/ablation train_steps=50 eval_alpaca_rows=20   # a quick look
 """
 
