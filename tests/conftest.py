@@ -51,11 +51,23 @@ USER_LINES = ["Name three primary colors.", "What is the capital of France?", "W
 
 
 def synthetic_speech(rng: np.random.Generator, seconds: float, sample_rate: int, pitch: float) -> np.ndarray:
-    """A speech-like test signal: a syllable-rate amplitude-modulated harmonic tone with a little noise."""
+    """A speech-like test signal: 4 syllables per second under an amplitude envelope, each voiced (20 harmonics of
+    a gliding pitch with one vowel-like resonance) or unvoiced (hiss or breath). Its frames differ in spectrum, not
+    only in level, so a codec that codes each 80 ms frame alone still gives varied codes (the trainer's smoke test
+    needs labels that are not degenerate)."""
     t = np.arange(int(seconds * sample_rate)) / sample_rate
+    n_syl = int(seconds * 4) + 1
+    syl = (t * 4).astype(int)
     env = 0.5 * (1 + np.sin(2 * np.pi * 4.0 * t + rng.uniform(0, np.pi)))
-    tone = sum(np.sin(2 * np.pi * pitch * h * t) / h for h in (1, 2, 3))
-    x = 0.25 * env * tone + 0.01 * rng.standard_normal(len(t))
+    f0 = pitch * (1 + 0.3 * np.sin(2 * np.pi * 1.5 * t + rng.uniform(0, 2 * np.pi)))
+    phase = 2 * np.pi * np.cumsum(f0) / sample_rate
+    formant = rng.uniform(300, 3000, size=n_syl)[syl]
+    voiced = sum((1 / h + np.exp(-(((h * f0) - formant) / 600) ** 2)) * np.sin(h * phase) for h in range(1, 21))
+    voiced = 1.8 * voiced / max(1e-9, float(np.abs(voiced).max()))
+    kind = rng.integers(0, 4, size=n_syl)[syl]  # 0, 1: voiced; 2: hiss; 3: breath
+    noise = rng.standard_normal(len(t))
+    hiss, breath = 0.15 * np.diff(noise, n=2, prepend=[0.0, 0.0]), 0.3 * noise  # peaks about as loud as the voiced
+    x = 0.25 * env * np.select([kind == 2, kind == 3], [hiss, breath], voiced) + 0.01 * rng.standard_normal(len(t))
     return x.astype(np.float32)
 
 
