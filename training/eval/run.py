@@ -58,7 +58,8 @@ class EvalConfig:
     score: ScoreConfig = field(default_factory=ScoreConfig, metadata={"help": "how output.wav is scored"})
     max_conversations: int = help_field("evaluate the cases of at most this many conversations (0 = all)", 0)
     batch_cases: int = help_field("cases run through the model together (similar lengths, right-padded; 1 = one at a "
-                                  "time). Greedy and threshold decoding give each case the same turns either way", 16)
+                                  "time). Greedy and threshold decoding give each case the same turns either way; "
+                                  "sampled codes (audio_temperature > 0) draw per batch, reproducible for one batch_cases", 16)
     device: str = help_field("torch device for the model (cpu, cuda, cuda:1)", "cpu")
     generate_kwargs: dict = help_field("extra keyword arguments for duplexgen.training.infer.generate", {})
     decoding: dict = help_field("DecodeConfig fields: bos_threshold, eos_threshold, threshold_mode (frame|cumulative), "
@@ -81,8 +82,9 @@ class EvalConfig:
 
 def load_generator(checkpoint_dir: str, cfg: EvalConfig) -> Callable[[list[np.ndarray]], list[dict[str, Any]]]:
     """A function [user audio (16 kHz numpy), ...] -> [{"agent_audio": np 22,050 Hz, "text": str, "turns": [[s, e], ...]}, ...]
-    from a checkpoint: one right-padded batch through the frame-synchronous inference (the model is causal, so a
-    stream's frames never see its batch mates' padding; each output is cut to its own length)."""
+    from a checkpoint: one right-padded batch through the frame-synchronous inference, each output cut to its own
+    length (the backbone is causal and the encoder takes the lengths: a case's turns do not depend on its batch
+    mates, ``test_batched_cases_get_the_turns_and_text_of_one_at_a_time``)."""
     import torch
 
     from duplexgen.training import infer
