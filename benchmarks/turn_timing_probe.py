@@ -15,7 +15,7 @@ codes loses it. Never run in CI (it needs trained checkpoints).
 Run (the package importable as ``duplexgen``)::
 
     python benchmarks/turn_timing_probe.py --shards out/ablation/codes/val_bargein \\
-        untrained=out/ablation/runs/untrained/export bargein_aug=out/ablation/runs/bargein_aug/export --out probe.json
+        untrained=out/ablation/runs/untrained/export bargein_aug=out/ablation/runs/bargein_aug/export --out benchmarks/turn_timing_probe.json
 """
 
 from __future__ import annotations
