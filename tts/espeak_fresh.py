@@ -3,7 +3,7 @@
 espeak-ng keeps its synthesis state in C globals that carry from one text to the next: the pitch-flutter
 phase (a function static in ``wavegen.c``), the wave generator's cycle counter and resonator memories,
 the echo buffer (the tail of the previous text), the command ring buffer's position, and, on the heap,
-the klatt speech player and the sonic speed-up stream (measured in /work/notes/19-perf.md: the same text
+the klatt speech player and the sonic speed-up stream (measured, see BENCHMARKS.md: the same text
 rendered six times in a row gives six different sample counts). A hand-picked reset list misses the heap
 parts, so this module resets *everything*, the way a fresh process would see the library:
 

@@ -21,7 +21,7 @@ espeak's pauses are digital zero, and the echo tail of the f* variants is -75 to
 
 Example::
 
-    renderer = Renderer(EspeakBackend(), cache_dir="/tmp/cache")
+    renderer = Renderer(EspeakBackend(), cache_dir="out/tts-cache")
     turn = renderer.render("Hello there.", pool.agent, "agent")
     turn.sample_rate, [w.text for w in turn.words], turn.timing_source   # 22050, ['Hello', 'there'], 'espeak-events'
 """

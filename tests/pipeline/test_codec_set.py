@@ -34,7 +34,7 @@ def test_heldout_split_is_a_stable_hash():
 
 
 def test_plan_draws_distinct_texts_round_robin_from_the_sources():
-    cfg = load_codec_set_config("codec_set_demo", ["num_utterances=30", "output_dir=/tmp/unused"])
+    cfg = load_codec_set_config("codec_set_demo", ["num_utterances=30", "output_dir=out/unused"])
     utts = plan_utterances(cfg)
     assert len(utts) == 30
     assert [u["source"] for u in utts[:4]] == ["alpaca", "ms_marco", "ultrachat", "real_conversations"]

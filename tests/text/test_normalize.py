@@ -75,7 +75,7 @@ def test_conversation_records_changes_and_skips_real_audio_and_placeholders():
     assert conv.turns[0].text == "WHAT IS 2+2"  # what was said stays verbatim
     assert conv.turns[2].text == "And three more?"
     assert conv.meta["normalized"] == {"2": ["markdown", "numbers"]}
-    bad = Conversation("b", "s", "r", "1", 1, [Turn("user", "hi"), Turn("agent", "Run this:\n```\nrm -rf /tmp/x\n```")])
+    bad = Conversation("b", "s", "r", "1", 1, [Turn("user", "hi"), Turn("agent", "Run this:\n```\nrm -rf build/x\n```")])
     with pytest.raises(RejectError) as e:
         normalize_conversation(bad, RULES)
     assert e.value.reason.startswith("unspeakable code (turn 1 agent; code '```") and e.value.item == "b"
