@@ -21,6 +21,7 @@ Run (the package importable as ``duplexgen``)::
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -111,7 +112,8 @@ def main() -> None:
     from duplexgen.training.infer import load_model
 
     shards = list_shards([args.shards])
-    cuts = list(CutSet.from_shar(fields={k: [s[k] for s in shards] for k in shards[0]}))[: args.n]
+    # only the first n conversations are read (Shar attaches each cut's audio as it is iterated)
+    cuts = list(itertools.islice(CutSet.from_shar(fields={k: [s[k] for s in shards] for k in shards[0]}), args.n))
     res: dict[str, Any] = {"shards": Path(args.shards).name, "conversations": len(cuts), "arms": {}}
     for spec in args.checkpoints:
         name, path = spec.split("=", 1)

@@ -146,6 +146,23 @@ class TreeCPU:
 
 
 # ---------------------------------------------------------------- stages
+def codec_refusal(res: dict[str, Any], codec_gate: float, vad: str, gate_dir: Path) -> Optional[str]:
+    """Why the codec stage's result ``res`` cannot carry the arms, or None. A codec whose encoder reads the agent's
+    onset before the BOS frame teaches the model to start turns from its own speech channel (it then never speaks
+    free-running, ``training/codec/README.md``); one that loses the reference stream's turns caps every arm."""
+    look = res["encoder_lookahead"]
+    if look["leaks_onset"]:
+        return (f"the codec's encoder reads {look} past its frame: the model would read the agent's onset from its own "
+                "speech channel before its BOS; use a per-frame encoder")
+    rates = {"turn_taking": res["reference_through_codec_turn_taking"], "barge_in": res["reference_through_codec_barge_in"]}
+    bad = [k for k, v in rates.items() if (v or 0) < codec_gate]
+    if not bad:
+        return None
+    scores = ", ".join(f"{k} {rates[k]}" for k in bad)
+    return (f"codec gate failed: the reference agent stream through the codec scores {scores} < {codec_gate} under "
+            f"{vad} VAD (see {gate_dir}); train it longer (codec_steps) or widen it")
+
+
 class Experiment:
     """The stages of the ablation over one output folder."""
 
@@ -292,18 +309,10 @@ class Experiment:
                "reference_through_codec_events": {"turn_taking": gate["turn_taking"]["cases"],
                                                   "barge_in": gate["interruption"]["speaking_at_onset"]},
                "encoder_lookahead": after["encoder_lookahead"]}
-        if after["encoder_lookahead"]["leaks_onset"]:
+        refusal = codec_refusal(res, cfg.codec_gate, cfg.vad, self.out / "eval" / "reference_through_codec")
+        if refusal:
             (self.out / "stages" / "codec_failed.json").write_text(json.dumps(res, indent=1))
-            raise RuntimeError(f"the codec's encoder reads {after['encoder_lookahead']} past its frame: the model would "
-                               "read the agent's onset from its own speech channel before its BOS; use a per-frame encoder")
-        rates = {"turn_taking": res["reference_through_codec_turn_taking"], "barge_in": res["reference_through_codec_barge_in"]}
-        bad = [k for k, v in rates.items() if (v or 0) < cfg.codec_gate]
-        if bad:
-            (self.out / "stages" / "codec_failed.json").write_text(json.dumps(res, indent=1))
-            scores = ", ".join(f"{k} {rates[k]}" for k in bad)
-            raise RuntimeError(f"codec gate failed: the reference agent stream through the codec scores "
-                               f"{scores} < {cfg.codec_gate} under {cfg.vad} VAD "
-                               f"(see {self.out / 'eval' / 'reference_through_codec'}); train it longer (codec_steps) or widen it")
+            raise RuntimeError(refusal)
         return res
 
     # -- 5. precompute

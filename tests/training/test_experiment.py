@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from duplexgen.training.experiment import AblationConfig, TreeCPU, split_rows
+from duplexgen.training.experiment import AblationConfig, TreeCPU, codec_refusal, split_rows
 from duplexgen.training.experiment_report import write_report
 
 
@@ -27,6 +27,18 @@ def test_tree_cpu_counts_a_child_process():
     with TreeCPU(period=0.1) as cpu:
         subprocess.run([sys.executable, "-c", "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.6: pass"], check=True)
     assert cpu.seconds >= 0.4
+
+
+def test_the_codec_stage_refuses_a_leaking_or_lossy_codec(tmp_path):
+    ok = {"encoder_lookahead": {"samples": 881, "frames": 0.499, "ms": 40.0, "leaks_onset": False},
+          "reference_through_codec_turn_taking": 0.99, "reference_through_codec_barge_in": 1.0}
+    assert codec_refusal(ok, 0.9, "silero", tmp_path) is None
+    leaky = {**ok, "encoder_lookahead": {"samples": 11441, "frames": 6.487, "ms": 518.9, "leaks_onset": True}}
+    assert "use a per-frame encoder" in codec_refusal(leaky, 0.9, "silero", tmp_path)
+    lossy = {**ok, "reference_through_codec_barge_in": 0.5, "reference_through_codec_turn_taking": None}
+    msg = codec_refusal(lossy, 0.9, "silero", tmp_path)
+    assert msg.startswith("codec gate failed") and "turn_taking None, barge_in 0.5 < 0.9 under silero VAD" in msg
+    assert str(tmp_path) in msg and "codec_steps" in msg
 
 
 def _eval_summary(tt: float, bi: float, fa: float) -> dict:
